@@ -1,0 +1,334 @@
+//! `gowarm`: parses arguments, calls the engine, prints. The library decides.
+
+mod progress;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use gowarm::config::{BuildCacheMode, SourceConfig};
+use gowarm::{BakeRequest, Config, Engine, Outcome, Plan};
+
+/// Exit codes, documented in `--help` and docs/cli.md.
+mod exit {
+    /// Success: warm (detect), or everything installed (warm, bake).
+    pub const OK: u8 = 0;
+    /// An error stopped the command (bad input, I/O, Go failed).
+    pub const ERROR: u8 = 1;
+    /// detect: something required is cold.
+    pub const COLD: u8 = 3;
+    /// warm: some required items could not be fetched or verified from any source.
+    pub const INCOMPLETE: u8 = 4;
+    /// warm: modules installed, build-cache entries skipped (BuildProfile mismatch).
+    pub const PROFILE_MISMATCH: u8 = 5;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success (detect: everything is warm)
+  1  error (bad go.mod/go.sum, unusable source, I/O, go failed)
+  2  usage error
+  3  detect: something required is cold
+  4  warm: some required items could not be fetched or verified from any source
+  5  warm: modules warm, build-cache entries skipped because the warm cache's BuildProfile
+     cannot hit here (the message says which field differs and how to fix it)
+
+Sources (--from, tried in the order given, per item):
+  /mnt/warm  or  dir:/mnt/warm        a warm cache directory (go-mod/, go-build/, manifest)
+  https://proxy.golang.org           a module proxy (also goproxy:URL, file:///path)
+
+Environment: GOWARM_CONFIG (config file), GOWARM_GO, GOWARM_GOMODCACHE, GOWARM_GOCACHE,
+GOWARM_JOBS, GOWARM_BUILD_CACHE, RUST_LOG (log filter, e.g. gowarm=debug).";
+
+/// Put exactly the module-cache and build-cache content a Go program needs in place
+/// before its first build, from the nearest verified source.
+#[derive(Debug, Parser)]
+#[command(name = "gowarm", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Configuration file (default: $GOWARM_CONFIG, else ./gowarm.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// GOMODCACHE to warm (default: [cache] gomodcache, else `go env GOMODCACHE`).
+    #[arg(long, global = true, value_name = "DIR")]
+    gomodcache: Option<PathBuf>,
+    /// GOCACHE to warm (default: [cache] gocache, else `go env GOCACHE`).
+    #[arg(long, global = true, value_name = "DIR")]
+    gocache: Option<PathBuf>,
+    /// Print the result as JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List what is cold for a module: its missing modules and build-cache entries.
+    #[command(after_help = "Examples:\n  gowarm detect                       # the module in the current directory\n  gowarm detect ./program --from /mnt/warm --json\n\nExit code 0 when everything is warm, 3 when something required is cold.")]
+    Detect(Target),
+    /// Fetch, verify and install what a module's build needs.
+    #[command(after_help = "Examples:\n  gowarm warm --from /mnt/warm --from https://proxy.golang.org\n  gowarm warm ./program --from dir:/mnt/warm --build-cache skip\n\nExit code 0 when warm, 4 when items failed, 5 when the build cache was skipped.")]
+    Warm(WarmArgs),
+    /// Build warm caches for target programs: fetch their modules, `go build` each, and
+    /// write a warm cache directory (go-mod/, go-build/, gowarm-manifest.json).
+    #[command(after_help = "Examples:\n  gowarm bake ./programs/aws ./programs/gcp --out /tmp/merged-cache --from https://proxy.golang.org\n\nThe bake builds under the GOMODCACHE/GOCACHE paths the pods will use: without -trimpath, Go's\nbuild-cache keys contain the module cache path, so bake and pod must agree (GOFLAGS=-trimpath\nmakes the cache path-independent).")]
+    Bake(BakeArgs),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+struct Target {
+    /// The module directory (the one with go.mod).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// A source, tried in the order given; replaces the configured [[source]] list.
+    #[arg(long = "from", value_name = "SOURCE")]
+    from: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct WarmArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Build-cache entries: auto (copy unless the profile cannot hit), skip, force.
+    #[arg(long, value_name = "MODE")]
+    build_cache: Option<BuildCacheMode>,
+    /// Items fetched and installed at once.
+    #[arg(long, short)]
+    jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct BakeArgs {
+    /// Module directories to build (default: [bake] targets).
+    targets: Vec<PathBuf>,
+    /// The warm cache directory to write (default: [bake] out).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Upstream source (usually a module proxy), tried in order.
+    #[arg(long = "from", value_name = "SOURCE")]
+    from: Vec<String>,
+    /// Items fetched and installed at once.
+    #[arg(long, short)]
+    jobs: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (file, GOWARM_* overrides and flags applied).
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("gowarm: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                eprintln!("  caused by: {s}");
+                src = s.source();
+            }
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "gowarm=warn",
+        1 => "gowarm=info",
+        _ => "gowarm=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn load_config(cli: &Cli, from: &[String]) -> gowarm::Result<Config> {
+    let (mut cfg, path) = Config::load(cli.config.as_deref())?;
+    if let Some(p) = &path {
+        tracing::info!("configuration from {}", p.display());
+    }
+    if let Some(p) = &cli.gomodcache {
+        cfg.cache.gomodcache = Some(absolute(p)?);
+    }
+    if let Some(p) = &cli.gocache {
+        cfg.cache.gocache = Some(absolute(p)?);
+    }
+    if !from.is_empty() {
+        cfg.sources = from
+            .iter()
+            .map(|s| SourceConfig::parse_spec(s))
+            .collect::<gowarm::Result<_>>()?;
+    }
+    Ok(cfg)
+}
+
+fn absolute(p: &std::path::Path) -> gowarm::Result<PathBuf> {
+    std::path::absolute(p).map_err(|e| gowarm::Error::io("resolving", p, e))
+}
+
+fn progress(cli: &Cli) -> Option<Arc<dyn gowarm::Progress>> {
+    (!cli.quiet && !cli.json && std::io::stderr().is_terminal())
+        .then(|| Arc::new(progress::Bars::default()) as Arc<dyn gowarm::Progress>)
+}
+
+fn run(cli: Cli) -> gowarm::Result<u8> {
+    match &cli.command {
+        Command::Detect(t) => {
+            let cfg = load_config(&cli, &t.from)?;
+            let engine = Engine::new(cfg)?;
+            let plan = engine.detect(&absolute(&t.dir)?)?;
+            if cli.json {
+                println!("{}", to_json(&plan));
+            } else {
+                print!("{}", describe_plan(&plan));
+            }
+            Ok(if plan.is_warm() { exit::OK } else { exit::COLD })
+        }
+        Command::Warm(w) => {
+            let mut cfg = load_config(&cli, &w.target.from)?;
+            if let Some(m) = w.build_cache {
+                cfg.warm.build_cache = m;
+            }
+            if let Some(j) = w.jobs {
+                cfg.warm.jobs = j.max(1);
+            }
+            let engine = Engine::new(cfg)?;
+            let (_plan, report) = engine.warm(&absolute(&w.target.dir)?, progress(&cli))?;
+            if cli.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_human());
+            }
+            Ok(match report.outcome {
+                Outcome::Warm => exit::OK,
+                Outcome::Incomplete => exit::INCOMPLETE,
+                Outcome::ProfileMismatch => exit::PROFILE_MISMATCH,
+            })
+        }
+        Command::Bake(b) => {
+            let mut cfg = load_config(&cli, &b.from)?;
+            if let Some(j) = b.jobs {
+                cfg.warm.jobs = j.max(1);
+            }
+            let targets = if b.targets.is_empty() {
+                cfg.bake.targets.clone()
+            } else {
+                b.targets.clone()
+            };
+            let out = b.out.clone().or_else(|| cfg.bake.out.clone()).ok_or_else(|| {
+                gowarm::Error::Config {
+                    origin: "bake".into(),
+                    message: "no output directory: pass --out DIR or set [bake] out".into(),
+                }
+            })?;
+            let engine = Engine::new(cfg)?;
+            let report = engine.bake(&BakeRequest { targets, out: absolute(&out)? }, progress(&cli))?;
+            if cli.json {
+                println!("{}", to_json(&report));
+            } else {
+                println!(
+                    "baked {} in {:.1}s: {} modules ({}), {} build-cache entries ({})",
+                    report.out.display(),
+                    report.duration_ms as f64 / 1000.0,
+                    report.modules,
+                    gowarm::report::human_bytes(report.module_bytes),
+                    report.entries,
+                    gowarm::report::human_bytes(report.entry_bytes),
+                );
+                for b in &report.builds {
+                    println!("  built {} ({}) in {:.1}s", b.module, b.dir.display(), b.build_ms as f64 / 1000.0);
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Config(ConfigCommand::Show) => {
+            let cfg = load_config(&cli, &[])?;
+            if cli.json {
+                println!("{}", to_json(&cfg));
+            } else {
+                print!("{}", cfg.to_toml());
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+fn describe_plan(plan: &Plan) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let cold: Vec<_> = plan.cold_modules().collect();
+    let trees = plan.analysis.trees().count();
+    let _ = writeln!(
+        s,
+        "{} ({}): {} modules needed ({} with packages), {} cold",
+        plan.analysis.module,
+        plan.analysis.dir.display(),
+        plan.modules.len(),
+        trees,
+        cold.len()
+    );
+    let _ = writeln!(s, "  GOMODCACHE {}", plan.gomodcache.display());
+    let _ = writeln!(s, "  GOCACHE    {}", plan.gocache.display());
+    for m in &cold {
+        let what = match (m.tree_cold, m.gomod_cold) {
+            (true, _) => "tree",
+            (false, true) => ".mod",
+            _ => "",
+        };
+        let _ = writeln!(
+            s,
+            "  cold {what:4} {}  <- {}",
+            m.module(),
+            m.source.as_deref().unwrap_or("no source has it")
+        );
+    }
+    let e = &plan.entries;
+    match &e.source {
+        Some(src) => {
+            let _ = writeln!(
+                s,
+                "  build cache: {} of {} entries offered by {src} are cold ({})",
+                e.cold.len(),
+                e.offered,
+                gowarm::report::human_bytes(e.cold_bytes)
+            );
+        }
+        None => {
+            let _ = writeln!(s, "  build cache: no trusted source with a manifest offers entries");
+        }
+    }
+    for d in &e.diffs {
+        let _ = writeln!(s, "  profile {:?}: {d}", d.severity);
+    }
+    if let Some(why) = &e.skipped {
+        let _ = writeln!(s, "  build cache will be skipped: {why}");
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    let _ = writeln!(s, "{}", if plan.is_warm() { "warm" } else { "cold" });
+    s
+}

@@ -1,0 +1,456 @@
+//! Configuration: `gowarm.toml`, `GOWARM_*` overrides, every key defaulted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The file looked for in the working directory when no path is given.
+pub const DEFAULT_FILE: &str = "gowarm.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Go toolchain.
+    #[serde(default)]
+    pub go: GoConfig,
+    /// Cache locations (default: what `go env` says).
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Warm behaviour.
+    #[serde(default)]
+    pub warm: WarmConfig,
+    /// Ordered sources.
+    #[serde(default, rename = "source", skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceConfig>,
+    /// Bake settings.
+    #[serde(default)]
+    pub bake: BakeConfig,
+}
+
+/// `[go]`: the toolchain gowarm runs for `go env` and builds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoConfig {
+    /// The `go` binary (a path or a name looked up on PATH). Env: `GOWARM_GO`.
+    #[serde(default = "default_go")]
+    pub binary: PathBuf,
+    /// Environment variables set for every `go` command gowarm runs (`go env`, bake's
+    /// builds), on top of gowarm's own environment: e.g. `GOFLAGS = "-trimpath"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for GoConfig {
+    fn default() -> Self {
+        GoConfig {
+            binary: default_go(),
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_go() -> PathBuf {
+    PathBuf::from("go")
+}
+
+/// `[cache]`: where the ModCache and BuildCache are; unset means Go's own GOMODCACHE/GOCACHE.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// GOMODCACHE override. Env: `GOWARM_GOMODCACHE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gomodcache: Option<PathBuf>,
+    /// GOCACHE override. Env: `GOWARM_GOCACHE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gocache: Option<PathBuf>,
+}
+
+/// What to do with build-cache entries a source offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildCacheMode {
+    /// Copy them unless the BuildProfile guard says they cannot hit.
+    #[default]
+    Auto,
+    /// Never copy them (modules only).
+    Skip,
+    /// Copy them even when the guard says they cannot hit.
+    Force,
+}
+
+impl std::str::FromStr for BuildCacheMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "skip" => Ok(Self::Skip),
+            "force" => Ok(Self::Force),
+            _ => Err(format!("{s:?} is not one of auto, skip, force")),
+        }
+    }
+}
+
+/// `[warm]`: how a warm runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmConfig {
+    /// Items fetched and installed at once. Env: `GOWARM_JOBS`.
+    #[serde(default = "default_jobs")]
+    pub jobs: usize,
+    /// Build-cache handling. Env: `GOWARM_BUILD_CACHE` (auto | skip | force).
+    #[serde(default)]
+    pub build_cache: BuildCacheMode,
+}
+
+impl Default for WarmConfig {
+    fn default() -> Self {
+        WarmConfig {
+            jobs: default_jobs(),
+            build_cache: BuildCacheMode::Auto,
+        }
+    }
+}
+
+fn default_jobs() -> usize {
+    // Installs are dominated by hashing and small-file writes; two per core keeps both
+    // the CPU and the disk queue busy.
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+}
+
+/// `[[source]]`: one place warm content can come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A name for logs and the Report (default: the kind and location).
+    #[serde(default)]
+    pub name: String,
+    /// `dir` or `goproxy`.
+    pub kind: SourceKind,
+    /// For `dir`: the warm cache directory (`go-mod/`, `go-build/`, the Manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// For `goproxy`: the proxy URL (`https://…`, `http://…`, `file:///…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// May this source supply build-cache action entries (which cannot be verified by
+    /// content)? Default: true for `dir`, which is the operator's own image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<bool>,
+    /// Per-request timeout in seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+/// The kinds of built-in source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A warm cache directory (a mounted warm image or volume).
+    Dir,
+    /// A GOPROXY-protocol module proxy.
+    Goproxy,
+}
+
+impl SourceConfig {
+    /// Parses a command-line source: `dir:PATH`, `goproxy:URL`, a bare URL (goproxy) or a bare path (dir).
+    pub fn parse_spec(spec: &str) -> Result<SourceConfig> {
+        let bad = |message: String| Error::Config {
+            origin: format!("source {spec:?}"),
+            message,
+        };
+        let (kind, rest) = if let Some(p) = spec.strip_prefix("dir:") {
+            (SourceKind::Dir, p)
+        } else if let Some(u) = spec.strip_prefix("goproxy:") {
+            (SourceKind::Goproxy, u)
+        } else if spec.contains("://") {
+            (SourceKind::Goproxy, spec)
+        } else {
+            (SourceKind::Dir, spec)
+        };
+        if rest.is_empty() {
+            return Err(bad(
+                "empty location; write dir:/path/to/warm-cache or goproxy:https://proxy.example".into(),
+            ));
+        }
+        let mut cfg = SourceConfig {
+            name: String::new(),
+            kind,
+            path: None,
+            url: None,
+            trusted: None,
+            timeout_secs: default_timeout(),
+        };
+        match kind {
+            SourceKind::Dir => cfg.path = Some(PathBuf::from(rest)),
+            SourceKind::Goproxy => {
+                if !(rest.starts_with("http://")
+                    || rest.starts_with("https://")
+                    || rest.starts_with("file://"))
+                {
+                    return Err(bad(format!(
+                        "{rest:?} is not an http://, https:// or file:// URL"
+                    )));
+                }
+                cfg.url = Some(rest.trim_end_matches('/').to_string());
+            }
+        }
+        cfg.name = cfg.default_name();
+        Ok(cfg)
+    }
+
+    /// The name used when none is configured.
+    pub fn default_name(&self) -> String {
+        match self.kind {
+            SourceKind::Dir => format!(
+                "dir:{}",
+                self.path.as_deref().unwrap_or(Path::new("")).display()
+            ),
+            SourceKind::Goproxy => format!("goproxy:{}", self.url.as_deref().unwrap_or("")),
+        }
+    }
+
+    /// Whether the source may supply action entries.
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.unwrap_or(self.kind == SourceKind::Dir)
+    }
+
+    fn validate(&mut self, origin: &str) -> Result<()> {
+        let bad = |message: String| Error::Config {
+            origin: origin.to_string(),
+            message,
+        };
+        match self.kind {
+            SourceKind::Dir if self.path.is_none() => {
+                return Err(bad(format!(
+                    "[[source]] {:?} of kind dir needs `path = \"/warm\"`",
+                    self.name
+                )))
+            }
+            SourceKind::Goproxy if self.url.is_none() => {
+                return Err(bad(format!(
+                    "[[source]] {:?} of kind goproxy needs `url = \"https://…\"`",
+                    self.name
+                )))
+            }
+            _ => {}
+        }
+        if self.name.is_empty() {
+            self.name = self.default_name();
+        }
+        if self.timeout_secs == 0 {
+            return Err(bad(format!(
+                "[[source]] {:?}: timeout_secs must be at least 1",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `[bake]`: what an offline bake builds and where it writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BakeConfig {
+    /// Output directory (`go-mod/`, `go-build/`, the Manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
+    /// Module directories to build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Loads the configuration: `path`, else `$GOWARM_CONFIG`, else `./gowarm.toml` if it
+    /// exists, else the defaults; then applies `GOWARM_*` overrides.
+    pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
+        let env_path = std::env::var_os("GOWARM_CONFIG").map(PathBuf::from);
+        let chosen = match (path, env_path) {
+            (Some(p), _) => Some(p.to_path_buf()),
+            (None, Some(p)) => Some(p),
+            (None, None) => {
+                let p = PathBuf::from(DEFAULT_FILE);
+                p.is_file().then_some(p)
+            }
+        };
+        let mut cfg = match &chosen {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| Error::io("reading configuration", p, e))?;
+                Config::from_toml(&text, &p.display().to_string())?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok((cfg, chosen))
+    }
+
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| Error::Config {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        for s in &mut cfg.sources {
+            s.validate(origin)?;
+        }
+        cfg.check(origin)?;
+        Ok(cfg)
+    }
+
+    /// Applies `GOWARM_*` overrides read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = get("GOWARM_GO").filter(|v| !v.is_empty()) {
+            self.go.binary = PathBuf::from(v);
+        }
+        if let Some(v) = get("GOWARM_GOMODCACHE").filter(|v| !v.is_empty()) {
+            self.cache.gomodcache = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("GOWARM_GOCACHE").filter(|v| !v.is_empty()) {
+            self.cache.gocache = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("GOWARM_JOBS").filter(|v| !v.is_empty()) {
+            self.warm.jobs = v.parse().map_err(|_| Error::Config {
+                origin: "GOWARM_JOBS".into(),
+                message: format!("{v:?} is not a whole number"),
+            })?;
+        }
+        if let Some(v) = get("GOWARM_BUILD_CACHE").filter(|v| !v.is_empty()) {
+            self.warm.build_cache = v.parse().map_err(|message| Error::Config {
+                origin: "GOWARM_BUILD_CACHE".into(),
+                message,
+            })?;
+        }
+        self.check("environment")
+    }
+
+    fn check(&self, origin: &str) -> Result<()> {
+        if self.warm.jobs == 0 {
+            return Err(Error::Config {
+                origin: origin.into(),
+                message: "[warm] jobs must be at least 1".into(),
+            });
+        }
+        for (key, p) in [
+            ("gomodcache", &self.cache.gomodcache),
+            ("gocache", &self.cache.gocache),
+        ] {
+            if let Some(p) = p {
+                if !p.is_absolute() {
+                    return Err(Error::Config {
+                        origin: origin.into(),
+                        message: format!(
+                            "[cache] {key} = {:?} must be an absolute path (Go rejects relative cache paths)",
+                            p.display()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let cfg = Config::from_toml("", "t").unwrap();
+        assert_eq!(cfg.go.binary, PathBuf::from("go"));
+        assert!(cfg.warm.jobs >= 1);
+        assert_eq!(cfg.warm.build_cache, BuildCacheMode::Auto);
+    }
+
+    #[test]
+    fn full_file_round_trips() {
+        let text = r#"
+[go]
+binary = "/opt/go/bin/go"
+env = { GOFLAGS = "-trimpath" }
+[cache]
+gomodcache = "/var/cache/go-mod"
+[warm]
+jobs = 3
+build_cache = "skip"
+[[source]]
+kind = "dir"
+path = "/warm"
+[[source]]
+name = "upstream"
+kind = "goproxy"
+url = "https://proxy.example"
+timeout_secs = 5
+"#;
+        let cfg = Config::from_toml(text, "t").unwrap();
+        assert_eq!(cfg.sources.len(), 2);
+        assert_eq!(cfg.go.env.get("GOFLAGS").map(String::as_str), Some("-trimpath"));
+        assert_eq!(cfg.sources[0].name, "dir:/warm");
+        assert!(cfg.sources[0].is_trusted());
+        assert!(!cfg.sources[1].is_trusted());
+        let again = Config::from_toml(&cfg.to_toml(), "t2").unwrap();
+        assert_eq!(again, cfg);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = Config::from_toml("[warm]\njbos = 3\n", "g.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("g.toml") && e.contains("jbos"), "{e}");
+        let e = Config::from_toml("[[source]]\nkind = \"dir\"\n", "g.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs `path"), "{e}");
+        let e = Config::from_toml("[cache]\ngocache = \"rel\"\n", "g.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("absolute"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides() {
+        let mut cfg = Config::default();
+        cfg.apply_env(|k| match k {
+            "GOWARM_JOBS" => Some("7".into()),
+            "GOWARM_BUILD_CACHE" => Some("force".into()),
+            "GOWARM_GOCACHE" => Some("/c".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.warm.jobs, 7);
+        assert_eq!(cfg.warm.build_cache, BuildCacheMode::Force);
+        assert_eq!(cfg.cache.gocache, Some(PathBuf::from("/c")));
+        let e = cfg
+            .apply_env(|k| (k == "GOWARM_JOBS").then(|| "many".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("GOWARM_JOBS"), "{e}");
+    }
+
+    #[test]
+    fn source_specs() {
+        let d = SourceConfig::parse_spec("/warm").unwrap();
+        assert_eq!(d.kind, SourceKind::Dir);
+        let g = SourceConfig::parse_spec("http://127.0.0.1:3000/").unwrap();
+        assert_eq!(g.kind, SourceKind::Goproxy);
+        assert_eq!(g.url.as_deref(), Some("http://127.0.0.1:3000"));
+        assert!(SourceConfig::parse_spec("goproxy:ftp://x").is_err());
+        assert!(SourceConfig::parse_spec("dir:").is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! Engine: the one entry point the CLI and the C ABI call.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gowarm_gocache::BuildCache;
+use gowarm_gomod::modcache::ModCache;
+
+use crate::analyze::analyze;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::goenv::GoEnv;
+use crate::plan::{detect, Plan};
+use crate::profile::BuildProfile;
+use crate::report::Report;
+use crate::source::{build_sources, Source};
+use crate::warm::{execute, NoProgress, Progress, WarmOptions};
+
+/// The Go environment a request runs in.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// The `go` binary.
+    pub go: PathBuf,
+    /// Variables every `go` command of this environment gets (`[go] env` and the cache paths).
+    pub env: Vec<(String, String)>,
+    /// `go env -json` as run for the request.
+    pub goenv: GoEnv,
+    /// The BuildProfile of builds in this environment.
+    pub profile: BuildProfile,
+    /// The ModCache root.
+    pub gomodcache: PathBuf,
+    /// The BuildCache root.
+    pub gocache: PathBuf,
+}
+
+impl Environment {
+    /// A `go` command in this environment.
+    pub fn go_command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.go);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("GOMODCACHE", &self.gomodcache)
+            .env("GOCACHE", &self.gocache);
+        cmd
+    }
+}
+
+/// A configured gowarm: its configuration, its sources and the runtime that drives them.
+pub struct Engine {
+    config: Config,
+    sources: Vec<Arc<dyn Source>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("sources", &self.sources)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Creates an engine for `config`, opening its sources.
+    pub fn new(config: Config) -> Result<Engine> {
+        let sources = build_sources(&config.sources)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("gowarm")
+            .build()
+            .map_err(|e| Error::io("starting the async runtime", "", e))?;
+        Ok(Engine {
+            config,
+            sources,
+            runtime,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The sources, in the order they are tried.
+    pub fn sources(&self) -> &[Arc<dyn Source>] {
+        &self.sources
+    }
+
+    /// Resolves the Go environment for a module directory (runs `go env -json` there).
+    pub fn environment(&self, dir: &Path) -> Result<Environment> {
+        let mut overrides: Vec<(String, String)> = self
+            .config
+            .go
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(p) = &self.config.cache.gomodcache {
+            overrides.push(("GOMODCACHE".to_string(), p.display().to_string()));
+        }
+        if let Some(p) = &self.config.cache.gocache {
+            overrides.push(("GOCACHE".to_string(), p.display().to_string()));
+        }
+        let goenv = GoEnv::load(&self.config.go.binary, dir, &overrides)?;
+        Ok(Environment {
+            go: self.config.go.binary.clone(),
+            env: overrides,
+            profile: BuildProfile::from_env(&goenv),
+            gomodcache: goenv.gomodcache()?,
+            gocache: goenv.gocache()?,
+            goenv,
+        })
+    }
+
+    /// Detects what is cold for the module in `dir` and which source would supply it.
+    pub fn detect(&self, dir: &Path) -> Result<Plan> {
+        let env = self.environment(dir)?;
+        self.plan(dir, &env)
+    }
+
+    fn plan(&self, dir: &Path, env: &Environment) -> Result<Plan> {
+        let analysis = analyze(dir)?;
+        let modcache = ModCache::new(&env.gomodcache);
+        let buildcache = BuildCache::at(&env.gocache);
+        self.runtime.block_on(detect(
+            analysis,
+            env.profile.clone(),
+            &modcache,
+            &buildcache,
+            &self.sources,
+            self.config.warm.build_cache,
+        ))
+    }
+
+    /// Warms the caches for the module in `dir` from the sources, and reports what it did.
+    pub fn warm(&self, dir: &Path, progress: Option<Arc<dyn Progress>>) -> Result<(Plan, Report)> {
+        let env = self.environment(dir)?;
+        self.warm_in(dir, &env, progress)
+    }
+
+    /// [`Engine::warm`] in an already resolved environment.
+    pub fn warm_in(
+        &self,
+        dir: &Path,
+        env: &Environment,
+        progress: Option<Arc<dyn Progress>>,
+    ) -> Result<(Plan, Report)> {
+        let t0 = std::time::Instant::now();
+        if self.sources.is_empty() {
+            return Err(Error::Config {
+                origin: "sources".into(),
+                message: "no source configured: pass --from DIR|URL or add [[source]] to gowarm.toml".into(),
+            });
+        }
+        let plan = self.plan(dir, env)?;
+        let plan_ms = t0.elapsed().as_millis() as u64;
+        let modcache = ModCache::new(&env.gomodcache);
+        let buildcache = BuildCache::open(&env.gocache)?;
+        let opts = WarmOptions {
+            jobs: self.config.warm.jobs,
+            progress: progress.unwrap_or_else(|| Arc::new(NoProgress)),
+        };
+        let mut report = self
+            .runtime
+            .block_on(execute(&plan, modcache, buildcache, &self.sources, &opts))?;
+        report.plan_ms = plan_ms;
+        report.duration_ms = t0.elapsed().as_millis() as u64;
+        Ok((plan, report))
+    }
+}

@@ -1,0 +1,84 @@
+//! The engine's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can stop an engine call; per-item source failures are not errors but
+/// are counted in the [`Report`](crate::Report).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file or an override is invalid.
+    #[error("configuration {origin}: {message}")]
+    Config {
+        /// Where the bad value came from (a file path or an environment variable).
+        origin: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// `go` could not be run or printed something unexpected.
+    #[error("running `{command}`: {message}")]
+    Go {
+        /// The command line that failed.
+        command: String,
+        /// What went wrong, including Go's own stderr where there is one.
+        message: String,
+    },
+    /// The module directory cannot be analyzed (missing or invalid go.mod/go.sum).
+    #[error("{0}")]
+    Analyze(String),
+    /// A source specification or source root is unusable.
+    #[error("source {name}: {message}")]
+    Source {
+        /// The source's configured name.
+        name: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A go.mod could not be parsed.
+    #[error(transparent)]
+    GoMod(#[from] gowarm_gomod::gomod::GoModError),
+    /// A go.sum could not be parsed.
+    #[error(transparent)]
+    GoSum(#[from] gowarm_gomod::gosum::GoSumError),
+    /// The module cache could not be read or written.
+    #[error(transparent)]
+    ModCache(#[from] gowarm_gomod::modcache::ModCacheError),
+    /// The build cache could not be read or written.
+    #[error(transparent)]
+    BuildCache(#[from] gowarm_gocache::CacheError),
+    /// A manifest could not be read or written.
+    #[error("manifest {path}: {message}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A filesystem operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("reading", "creating", …).
+        action: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bake step failed.
+    #[error("bake: {0}")]
+    Bake(String),
+}
+
+impl Error {
+    /// An [`Error::Io`] for `action` on `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,29 @@
+//! The gowarm engine: analyze a Go module, detect what is cold in its ModCache and
+//! BuildCache, fetch it from ordered sources, verify it, and install it atomically; and
+//! bake the warm caches those sources serve.
+//!
+//! The CLI and the C ABI are thin layers over [`Engine`].
+
+pub mod analyze;
+pub mod bake;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod goenv;
+pub mod manifest;
+pub mod plan;
+pub mod profile;
+pub mod report;
+pub mod source;
+pub mod warm;
+
+pub use bake::{BakeReport, BakeRequest};
+pub use config::Config;
+pub use engine::{Engine, Environment};
+pub use error::{Error, Result};
+pub use manifest::Manifest;
+pub use plan::Plan;
+pub use profile::BuildProfile;
+pub use report::{Outcome, Report};
+pub use source::Source;
+pub use warm::{Phase, Progress};

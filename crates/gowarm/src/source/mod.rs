@@ -1,0 +1,135 @@
+//! Source: somewhere warm content can come from, and the built-in kinds.
+//!
+//! A source answers per item with a hit (the content, to be verified by the installer),
+//! a miss (`Ok(None)`: it does not have the item; not an error), or an error (it should
+//! have been able to answer and could not: I/O, timeout, protocol). The warm tries the
+//! configured sources in order per item and falls through on a miss, an error or content
+//! that fails verification; sources never verify or install anything themselves.
+
+pub mod dir;
+pub mod goproxy;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gowarm_gocache::Id;
+use gowarm_gomod::ModuleVersion;
+
+use crate::config::{SourceConfig, SourceKind};
+use crate::error::Result;
+use crate::manifest::Manifest;
+
+/// Why a source could not answer for an item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    /// What happened, naming the file or URL.
+    pub message: String,
+    /// True when the request timed out or stalled.
+    pub timeout: bool,
+}
+
+impl SourceError {
+    /// A non-timeout error.
+    pub fn new(message: impl Into<String>) -> Self {
+        SourceError {
+            message: message.into(),
+            timeout: false,
+        }
+    }
+}
+
+/// A source's answer for one item: `Ok(None)` is a miss.
+pub type Fetch<T> = std::result::Result<Option<T>, SourceError>;
+
+/// A file on local disk holding fetched content; a temporary one is deleted on drop.
+#[derive(Debug)]
+pub struct LocalFile {
+    path: PathBuf,
+    _temp: Option<tempfile::TempPath>,
+}
+
+impl LocalFile {
+    /// A file that belongs to the source (read in place, never deleted).
+    pub fn borrowed(path: PathBuf) -> Self {
+        LocalFile { path, _temp: None }
+    }
+
+    /// A downloaded temporary file, deleted when this value drops.
+    pub fn temporary(temp: tempfile::TempPath) -> Self {
+        LocalFile {
+            path: temp.to_path_buf(),
+            _temp: Some(temp),
+        }
+    }
+
+    /// Where the content is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A module's content as a source supplies it.
+#[derive(Debug)]
+pub enum ModuleBody {
+    /// A module zip in Go's format.
+    Zip(LocalFile),
+    /// An extracted module tree on local disk (a warm image's ModCache).
+    Tree(PathBuf),
+}
+
+/// Somewhere warm content can come from.
+#[async_trait]
+pub trait Source: Send + Sync + std::fmt::Debug {
+    /// The name used in logs and the Report.
+    fn name(&self) -> &str;
+
+    /// May this source supply build-cache action entries, which cannot be verified by content?
+    fn trusted(&self) -> bool;
+
+    /// Whether the source has the module, when it can tell without fetching (`None`: only a
+    /// fetch can tell). Used for planning only.
+    async fn has_module(&self, _m: &ModuleVersion) -> Option<bool> {
+        None
+    }
+
+    /// The module's `.mod` file.
+    async fn gomod(&self, m: &ModuleVersion) -> Fetch<Vec<u8>>;
+
+    /// The module's content; `scratch` is a directory for downloads on the cache's filesystem.
+    async fn module(&self, m: &ModuleVersion, scratch: &Path) -> Fetch<ModuleBody>;
+
+    /// The module's `.info` file, if the source keeps one.
+    async fn info(&self, _m: &ModuleVersion) -> Fetch<Vec<u8>> {
+        Ok(None)
+    }
+
+    /// The Manifest of the warm cache this source serves, if it serves one.
+    async fn manifest(&self) -> Fetch<Manifest> {
+        Ok(None)
+    }
+
+    /// A build-cache action entry (175 bytes).
+    async fn action(&self, _id: &Id) -> Fetch<Vec<u8>> {
+        Ok(None)
+    }
+
+    /// A build-cache output by its ID.
+    async fn output(&self, _id: &Id, _scratch: &Path) -> Fetch<LocalFile> {
+        Ok(None)
+    }
+}
+
+/// Builds the configured sources, in order.
+pub fn build_sources(configs: &[SourceConfig]) -> Result<Vec<Arc<dyn Source>>> {
+    configs
+        .iter()
+        .map(|c| -> Result<Arc<dyn Source>> {
+            Ok(match c.kind {
+                SourceKind::Dir => Arc::new(dir::DirSource::open(c)?),
+                SourceKind::Goproxy => Arc::new(goproxy::GoproxySource::new(c)?),
+            })
+        })
+        .collect()
+}

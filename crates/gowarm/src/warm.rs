@@ -1,0 +1,490 @@
+//! Fetch, verify and install a Plan: sources in order per item, in parallel.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use futures::StreamExt;
+use gowarm_gocache::{BuildCache, Id};
+use gowarm_gomod::modcache::{InstallError, ModCache};
+use serde::Serialize;
+
+use crate::analyze::Need;
+use crate::error::{Error, Result};
+use crate::manifest::EntryRecord;
+use crate::plan::{ModuleItem, Plan};
+use crate::report::{Failure, Outcome, Report, SourceStats};
+use crate::source::{ModuleBody, Source, SourceError};
+
+/// The phases a warm reports progress for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Phase {
+    /// Module `.mod` files and trees.
+    Modules,
+    /// Build-cache entries.
+    Entries,
+}
+
+/// Receives progress of long work (the CLI draws bars; the C ABI forwards a callback).
+pub trait Progress: Send + Sync {
+    /// A phase starts with `items` items of `bytes` bytes in all (0 when unknown).
+    fn begin(&self, phase: Phase, items: u64, bytes: u64);
+    /// One item of the current phase is done, with `bytes` installed.
+    fn advance(&self, bytes: u64);
+    /// The current phase is over.
+    fn end(&self);
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn begin(&self, _: Phase, _: u64, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+}
+
+/// How a warm runs.
+#[derive(Clone)]
+pub struct WarmOptions {
+    /// Items in flight at once.
+    pub jobs: usize,
+    /// Where progress goes.
+    pub progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for WarmOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarmOptions").field("jobs", &self.jobs).finish()
+    }
+}
+
+/// Shared state of one warm.
+struct Ctx {
+    modcache: ModCache,
+    buildcache: BuildCache,
+    sources: Vec<Arc<dyn Source>>,
+    scratch: PathBuf,
+    stats: Mutex<BTreeMap<String, SourceStats>>,
+    failures: Mutex<Vec<Failure>>,
+    progress: Arc<dyn Progress>,
+}
+
+/// What happened to one item.
+enum ItemResult {
+    /// Installed now, with this many bytes.
+    Installed(u64),
+    /// Another process installed it first.
+    AlreadyPresent,
+    /// No source could supply it (required item).
+    Failed,
+    /// No source had it (optional item).
+    OptionalMissing,
+}
+
+/// How one source's attempt at an item ended.
+enum Attempt {
+    Done(u64, bool),
+    Miss,
+    Rejected(String),
+    Error(String),
+    /// The local cache refused the write: no other source can help.
+    Local(String),
+}
+
+impl Ctx {
+    fn record(&self, source: &str, f: impl FnOnce(&mut SourceStats)) {
+        if let Ok(mut s) = self.stats.lock() {
+            f(s.entry(source.to_string()).or_default());
+        }
+    }
+
+    fn fail(&self, item: String, source: Option<&str>, error: String) {
+        tracing::warn!(item, source, "{error}");
+        if let Ok(mut f) = self.failures.lock() {
+            f.push(Failure {
+                item,
+                source: source.map(str::to_string),
+                error,
+            });
+        }
+    }
+
+    /// Tries each source in order until one attempt succeeds.
+    async fn first_success<F, Fut>(&self, item: &str, sources: &[Arc<dyn Source>], attempt: F) -> Option<(u64, bool)>
+    where
+        F: Fn(Arc<dyn Source>) -> Fut,
+        Fut: std::future::Future<Output = Attempt>,
+    {
+        for s in sources {
+            let t0 = Instant::now();
+            let outcome = attempt(s.clone()).await;
+            let ms = t0.elapsed().as_millis() as u64;
+            let name = s.name();
+            match outcome {
+                Attempt::Done(bytes, already) => {
+                    self.record(name, |st| {
+                        st.busy_ms += ms;
+                        if !already {
+                            st.items += 1;
+                            st.bytes += bytes;
+                        }
+                    });
+                    return Some((bytes, already));
+                }
+                Attempt::Miss => self.record(name, |st| {
+                    st.misses += 1;
+                    st.busy_ms += ms;
+                }),
+                Attempt::Rejected(e) => {
+                    self.record(name, |st| {
+                        st.rejected += 1;
+                        st.busy_ms += ms;
+                    });
+                    self.fail(item.to_string(), Some(name), e);
+                }
+                Attempt::Error(e) => {
+                    self.record(name, |st| {
+                        st.errors += 1;
+                        st.busy_ms += ms;
+                    });
+                    self.fail(item.to_string(), Some(name), e);
+                }
+                Attempt::Local(e) => {
+                    self.fail(item.to_string(), None, e);
+                    return None;
+                }
+            }
+        }
+        None
+    }
+}
+
+fn install_attempt(r: std::result::Result<gowarm_gomod::modcache::InstallStats, InstallError>, root: &Path) -> Attempt {
+    match r {
+        Ok(st) => Attempt::Done(st.bytes, st.already_present),
+        Err(e) => classify_install_error(e, root),
+    }
+}
+
+/// Decides whether an install error is the source's content's fault (try the next
+/// source) or the local cache's (no source can help).
+fn classify_install_error(e: InstallError, root: &Path) -> Attempt {
+    match &e {
+        InstallError::Io { path, .. } if path.starts_with(root) => Attempt::Local(e.to_string()),
+        InstallError::Io { .. } => Attempt::Error(e.to_string()),
+        _ => Attempt::Rejected(e.to_string()),
+    }
+}
+
+fn source_error(e: SourceError) -> Attempt {
+    Attempt::Error(e.message)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> std::result::Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("install task failed: {e}"))
+}
+
+async fn warm_module(ctx: Arc<Ctx>, item: ModuleItem) -> ItemResult {
+    let m = item.module().clone();
+    let optional = item.needed.need == Need::GraphGoMod;
+    let mut bytes = 0;
+    let mut already = true;
+
+    if item.gomod_cold {
+        let expected = item.needed.gomod_h1.clone();
+        // A .mod without a go.sum hash can only be taken on trust.
+        let sources: Vec<_> = ctx
+            .sources
+            .iter()
+            .filter(|s| expected.is_some() || s.trusted())
+            .cloned()
+            .collect();
+        let label = format!("{m} .mod");
+        let got = ctx
+            .first_success(&label, &sources, |s| {
+                let ctx = ctx.clone();
+                let m = m.clone();
+                let expected = expected.clone();
+                async move {
+                    let data = match s.gomod(&m).await {
+                        Ok(Some(d)) => d,
+                        Ok(None) => return Attempt::Miss,
+                        Err(e) => return source_error(e),
+                    };
+                    let root = ctx.modcache.root().to_path_buf();
+                    let r = blocking(move || {
+                        ctx.modcache
+                            .install_gomod(&m, &data, expected.as_deref())
+                            .map(|n| gowarm_gomod::modcache::InstallStats {
+                                files: 1,
+                                bytes: n,
+                                already_present: false,
+                            })
+                    })
+                    .await;
+                    match r {
+                        Ok(r) => install_attempt(r, &root),
+                        Err(e) => Attempt::Local(e),
+                    }
+                }
+            })
+            .await;
+        match got {
+            Some((n, a)) => {
+                bytes += n;
+                already &= a;
+            }
+            None if optional => return ItemResult::OptionalMissing,
+            None => {
+                ctx.fail(label, None, "no source could supply a verified .mod".into());
+                return ItemResult::Failed;
+            }
+        }
+    }
+
+    if item.tree_cold {
+        let Some(h1) = item.needed.h1.clone() else {
+            return ItemResult::Failed;
+        };
+        let label = m.to_string();
+        let sources = ctx.sources.clone();
+        let got = ctx
+            .first_success(&label, &sources, |s| {
+                let ctx = ctx.clone();
+                let m = m.clone();
+                let h1 = h1.clone();
+                async move {
+                    let body = match s.module(&m, &ctx.scratch).await {
+                        Ok(Some(b)) => b,
+                        Ok(None) => return Attempt::Miss,
+                        Err(e) => return source_error(e),
+                    };
+                    let root = ctx.modcache.root().to_path_buf();
+                    let r = blocking(move || match &body {
+                        ModuleBody::Zip(f) => ctx.modcache.install_from_zip(&m, f.path(), &h1),
+                        ModuleBody::Tree(t) => ctx.modcache.install_from_tree(&m, t, &h1),
+                    })
+                    .await;
+                    match r {
+                        Ok(r) => install_attempt(r, &root),
+                        Err(e) => Attempt::Local(e),
+                    }
+                }
+            })
+            .await;
+        match got {
+            Some((n, a)) => {
+                bytes += n;
+                already &= a;
+            }
+            None => {
+                ctx.fail(label, None, "no source could supply a verified module tree".into());
+                return ItemResult::Failed;
+            }
+        }
+    }
+    if already {
+        ItemResult::AlreadyPresent
+    } else {
+        ItemResult::Installed(bytes)
+    }
+}
+
+async fn warm_entry(ctx: Arc<Ctx>, rec: EntryRecord) -> ItemResult {
+    let label = format!("entry {}", rec.action);
+    let (Ok(action), Ok(output)) = (rec.action.parse::<Id>(), rec.output.parse::<Id>()) else {
+        ctx.fail(label, None, "manifest has a malformed entry ID".into());
+        return ItemResult::Failed;
+    };
+    let trusted: Vec<_> = ctx.sources.iter().filter(|s| s.trusted()).cloned().collect();
+    let got = ctx
+        .first_success(&label, &trusted, |s| {
+            let ctx = ctx.clone();
+            let size = rec.size;
+            async move {
+                let data = match s.action(&action).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => return Attempt::Miss,
+                    Err(e) => return source_error(e),
+                };
+                let entry = match gowarm_gocache::parse_action_entry(&data) {
+                    Ok(e) => e,
+                    Err(e) => return Attempt::Rejected(format!("malformed action entry: {e}")),
+                };
+                if entry.output_id != output || entry.size != size {
+                    return Attempt::Rejected(format!(
+                        "action entry names output {} ({} bytes), the manifest says {output} ({size} bytes)",
+                        entry.output_id, entry.size
+                    ));
+                }
+                let file = match s.output(&output, &ctx.scratch).await {
+                    Ok(Some(f)) => f,
+                    Ok(None) => return Attempt::Miss,
+                    Err(e) => return source_error(e),
+                };
+                let root = ctx.buildcache.root().to_path_buf();
+                let r = blocking(move || -> std::result::Result<u64, gowarm_gocache::CacheError> {
+                    let n = ctx.buildcache.install_output_from(file.path(), &output, size)?;
+                    ctx.buildcache.write_action(&action, &entry)?;
+                    Ok(n + gowarm_gocache::ENTRY_LEN as u64)
+                })
+                .await;
+                match r {
+                    Ok(Ok(n)) => Attempt::Done(n, false),
+                    Ok(Err(e)) if e.is_mismatch() => Attempt::Rejected(e.to_string()),
+                    Ok(Err(e)) if e.path().is_some_and(|p| p.starts_with(&root)) => {
+                        Attempt::Local(e.to_string())
+                    }
+                    Ok(Err(e)) => Attempt::Error(e.to_string()),
+                    Err(e) => Attempt::Local(e),
+                }
+            }
+        })
+        .await;
+    match got {
+        Some((n, false)) => ItemResult::Installed(n),
+        Some((_, true)) => ItemResult::AlreadyPresent,
+        None => {
+            ctx.fail(label, None, "no trusted source could supply a verified entry".into());
+            ItemResult::Failed
+        }
+    }
+}
+
+/// Fetches, verifies and installs everything `plan` says is cold.
+pub async fn execute(
+    plan: &Plan,
+    modcache: ModCache,
+    buildcache: BuildCache,
+    sources: &[Arc<dyn Source>],
+    opts: &WarmOptions,
+) -> Result<Report> {
+    let t0 = Instant::now();
+    let mut report = Report::new(Some(plan.analysis.dir.clone()));
+    report.warnings.extend(plan.warnings.iter().cloned());
+    report.profile_diffs = plan.entries.diffs.clone();
+
+    let scratch_parent = modcache.root().join("cache");
+    std::fs::create_dir_all(&scratch_parent)
+        .map_err(|e| Error::io("creating", &scratch_parent, e))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("gowarm-tmp-")
+        .tempdir_in(&scratch_parent)
+        .map_err(|e| Error::io("creating a scratch directory in", &scratch_parent, e))?;
+
+    let ctx = Arc::new(Ctx {
+        modcache,
+        buildcache,
+        sources: sources.to_vec(),
+        scratch: scratch.path().to_path_buf(),
+        stats: Mutex::new(BTreeMap::new()),
+        failures: Mutex::new(Vec::new()),
+        progress: opts.progress.clone(),
+    });
+
+    // Modules.
+    let cold: Vec<ModuleItem> = plan.cold_modules().cloned().collect();
+    report.modules.needed = plan.modules.len() as u64;
+    report.modules.already_warm = (plan.modules.len() - cold.len()) as u64;
+    ctx.progress.begin(Phase::Modules, cold.len() as u64, 0);
+    let results: Vec<(bool, ItemResult)> = futures::stream::iter(cold)
+        .map(|item| {
+            let ctx = ctx.clone();
+            async move {
+                let optional = item.needed.need == Need::GraphGoMod;
+                let r = warm_module(ctx.clone(), item).await;
+                ctx.progress.advance(match r {
+                    ItemResult::Installed(n) => n,
+                    _ => 0,
+                });
+                (optional, r)
+            }
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .collect()
+        .await;
+    ctx.progress.end();
+    for (_optional, r) in results {
+        match r {
+            ItemResult::Installed(n) => {
+                report.modules.installed += 1;
+                report.bytes_installed += n;
+            }
+            ItemResult::AlreadyPresent => report.modules.already_warm += 1,
+            ItemResult::Failed => report.modules.failed += 1,
+            ItemResult::OptionalMissing => report.modules.optional_missing += 1,
+        }
+    }
+    if report.modules.optional_missing > 0 {
+        report.warnings.push(format!(
+            "{} go.sum graph entries (.mod files of modules outside the build list) were in no source; go may not need them",
+            report.modules.optional_missing
+        ));
+    }
+
+    // Build-cache entries.
+    report.entries.needed = plan.entries.offered;
+    report.entries.already_warm = plan.entries.offered - plan.entries.cold.len() as u64;
+    if let Some(why) = &plan.entries.skipped {
+        if !plan.entries.cold.is_empty() {
+            report.warnings.push(format!(
+                "{} build-cache entries ({}) not copied: {why}",
+                plan.entries.cold.len(),
+                crate::report::human_bytes(plan.entries.cold_bytes)
+            ));
+        }
+    } else {
+        let cold = plan.entries.cold.clone();
+        ctx.progress
+            .begin(Phase::Entries, cold.len() as u64, plan.entries.cold_bytes);
+        let results: Vec<ItemResult> = futures::stream::iter(cold)
+            .map(|rec| {
+                let ctx = ctx.clone();
+                async move {
+                    let r = warm_entry(ctx.clone(), rec).await;
+                    ctx.progress.advance(match r {
+                        ItemResult::Installed(n) => n,
+                        _ => 0,
+                    });
+                    r
+                }
+            })
+            .buffer_unordered(opts.jobs.max(1))
+            .collect()
+            .await;
+        ctx.progress.end();
+        for r in results {
+            match r {
+                ItemResult::Installed(n) => {
+                    report.entries.installed += 1;
+                    report.bytes_installed += n;
+                }
+                ItemResult::AlreadyPresent => report.entries.already_warm += 1,
+                ItemResult::Failed | ItemResult::OptionalMissing => report.entries.failed += 1,
+            }
+        }
+    }
+    // Go trims entries older than five days once a day, judged by trim.txt: a fresh
+    // trim.txt keeps the first `go` command in the pod from trimming what we just copied.
+    if report.entries.installed > 0 {
+        ctx.buildcache.write_trim_txt(SystemTime::now())?;
+    }
+
+    report.sources = ctx.stats.lock().map(|s| s.clone()).unwrap_or_default();
+    report.failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
+    report.outcome = if report.modules.failed > 0 || report.entries.failed > 0 {
+        Outcome::Incomplete
+    } else if plan.entries.skipped.is_some() && !plan.entries.cold.is_empty() {
+        Outcome::ProfileMismatch
+    } else {
+        Outcome::Warm
+    };
+    report.duration_ms = t0.elapsed().as_millis() as u64;
+    drop(scratch);
+    Ok(report)
+}

@@ -1,0 +1,3 @@
+module example.com/tools/textutil
+
+go 1.21
