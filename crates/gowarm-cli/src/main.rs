@@ -72,14 +72,20 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List what is cold for a module: its missing modules and build-cache entries.
-    #[command(after_help = "Examples:\n  gowarm detect                       # the module in the current directory\n  gowarm detect ./program --from /mnt/warm --json\n\nExit code 0 when everything is warm, 3 when something required is cold.")]
+    #[command(
+        after_help = "Examples:\n  gowarm detect                       # the module in the current directory\n  gowarm detect ./program --from /mnt/warm --json\n\nExit code 0 when everything is warm, 3 when something required is cold."
+    )]
     Detect(Target),
     /// Fetch, verify and install what a module's build needs.
-    #[command(after_help = "Examples:\n  gowarm warm --from /mnt/warm --from https://proxy.golang.org\n  gowarm warm ./program --from dir:/mnt/warm --build-cache skip\n\nExit code 0 when warm, 4 when items failed, 5 when the build cache was skipped.")]
+    #[command(
+        after_help = "Examples:\n  gowarm warm --from /mnt/warm --from https://proxy.golang.org\n  gowarm warm ./program --from dir:/mnt/warm --build-cache skip\n\nExit code 0 when warm, 4 when items failed, 5 when the build cache was skipped."
+    )]
     Warm(WarmArgs),
     /// Build warm caches for target programs: fetch their modules, `go build` each, and
     /// write a warm cache directory (go-mod/, go-build/, gowarm-manifest.json).
-    #[command(after_help = "Examples:\n  gowarm bake ./programs/aws ./programs/gcp --out /tmp/merged-cache --from https://proxy.golang.org\n\nThe bake builds under the GOMODCACHE/GOCACHE paths the pods will use: without -trimpath, Go's\nbuild-cache keys contain the module cache path, so bake and pod must agree (GOFLAGS=-trimpath\nmakes the cache path-independent).")]
+    #[command(
+        after_help = "Examples:\n  gowarm bake ./programs/aws ./programs/gcp --out /tmp/merged-cache --from https://proxy.golang.org\n\nThe bake builds under the GOMODCACHE/GOCACHE paths the pods will use: without -trimpath, Go's\nbuild-cache keys contain the module cache path, so bake and pod must agree (GOFLAGS=-trimpath\nmakes the cache path-independent)."
+    )]
     Bake(BakeArgs),
     /// Show configuration.
     #[command(subcommand)]
@@ -234,14 +240,22 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
             } else {
                 b.targets.clone()
             };
-            let out = b.out.clone().or_else(|| cfg.bake.out.clone()).ok_or_else(|| {
-                gowarm::Error::Config {
+            let out = b
+                .out
+                .clone()
+                .or_else(|| cfg.bake.out.clone())
+                .ok_or_else(|| gowarm::Error::Config {
                     origin: "bake".into(),
                     message: "no output directory: pass --out DIR or set [bake] out".into(),
-                }
-            })?;
+                })?;
             let engine = Engine::new(cfg)?;
-            let report = engine.bake(&BakeRequest { targets, out: absolute(&out)? }, progress(&cli))?;
+            let report = engine.bake(
+                &BakeRequest {
+                    targets,
+                    out: absolute(&out)?,
+                },
+                progress(&cli),
+            )?;
             if cli.json {
                 println!("{}", to_json(&report));
             } else {
@@ -255,7 +269,12 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                     gowarm::report::human_bytes(report.entry_bytes),
                 );
                 for b in &report.builds {
-                    println!("  built {} ({}) in {:.1}s", b.module, b.dir.display(), b.build_ms as f64 / 1000.0);
+                    println!(
+                        "  built {} ({}) in {:.1}s",
+                        b.module,
+                        b.dir.display(),
+                        b.build_ms as f64 / 1000.0
+                    );
                 }
             }
             Ok(exit::OK)
@@ -317,7 +336,10 @@ fn describe_plan(plan: &Plan) -> String {
             );
         }
         None => {
-            let _ = writeln!(s, "  build cache: no trusted source with a manifest offers entries");
+            let _ = writeln!(
+                s,
+                "  build cache: no trusted source with a manifest offers entries"
+            );
         }
     }
     for d in &e.diffs {

@@ -153,7 +153,11 @@ fn run(args: Args) -> Res<()> {
     println!("gowarm main job on {}", program.display());
     println!("| step | time | packages compiled | bytes |");
     println!("| --- | ---: | ---: | ---: |");
-    println!("| cold build (empty pod, local proxy) | {} | {} | |", secs(cold.elapsed), cold.compiles);
+    println!(
+        "| cold build (empty pod, local proxy) | {} | {} | |",
+        secs(cold.elapsed),
+        cold.compiles
+    );
     println!(
         "| bake (fetch + build + export) | {} | | {} modules, {} entries |",
         secs(bake_time),
@@ -167,8 +171,16 @@ fn run(args: Args) -> Res<()> {
         secs(Duration::from_millis(report.duration_ms)),
         human_bytes(report.bytes_installed)
     );
-    println!("| first build after warm | {} | {} | |", secs(after.elapsed), after.compiles);
-    println!("| rebuild on warm cache (baseline) | {} | {} | |", secs(again.elapsed), again.compiles);
+    println!(
+        "| first build after warm | {} | {} | |",
+        secs(after.elapsed),
+        after.compiles
+    );
+    println!(
+        "| rebuild on warm cache (baseline) | {} | {} | |",
+        secs(again.elapsed),
+        again.compiles
+    );
     println!();
     println!(
         "first build after warm / cold build = {:.2}; packages compiled after warm: {}",
@@ -176,7 +188,11 @@ fn run(args: Args) -> Res<()> {
         after.compiles
     );
     if after.compiles != 0 {
-        return Err(format!("{} packages compiled after warm (expected 0)", after.compiles).into());
+        return Err(format!(
+            "{} packages compiled after warm (expected 0)",
+            after.compiles
+        )
+        .into());
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use crate::modpath::{self, PathError};
 use crate::semver;
 
 /// A Go module version: a module path and a version, written `path@version`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ModuleVersion {
     /// The module path, e.g. `github.com/pulumi/pulumi/sdk/v3`.
     pub path: String,

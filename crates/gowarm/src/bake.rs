@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::analyze::Need;
 use crate::engine::{Engine, Environment};
 use crate::error::{Error, Result};
-use crate::manifest::{EntryRecord, Manifest, ModuleRecord, Target, WarmSet, FORMAT, MANIFEST_FILE};
+use crate::manifest::{
+    EntryRecord, Manifest, ModuleRecord, Target, WarmSet, FORMAT, MANIFEST_FILE,
+};
 use crate::report::{Outcome, Report};
 use crate::source::dir::{BUILDCACHE_DIR, MODCACHE_DIR};
 use crate::warm::Progress;
@@ -62,11 +64,16 @@ pub struct BakeReport {
 impl Engine {
     /// Bakes a warm cache directory for `req.targets` (sources: the configured ones, usually
     /// the upstream proxy), through the same plan, fetch, verify and install as a warm.
-    pub fn bake(&self, req: &BakeRequest, progress: Option<Arc<dyn Progress>>) -> Result<BakeReport> {
+    pub fn bake(
+        &self,
+        req: &BakeRequest,
+        progress: Option<Arc<dyn Progress>>,
+    ) -> Result<BakeReport> {
         let t0 = Instant::now();
         if req.targets.is_empty() {
             return Err(Error::Bake(
-                "no targets: pass module directories (gowarm bake DIR…) or set [bake] targets".into(),
+                "no targets: pass module directories (gowarm bake DIR…) or set [bake] targets"
+                    .into(),
             ));
         }
         let mut warms = Vec::new();
@@ -231,7 +238,13 @@ fn export(
     let dst_build = BuildCache::open(staging.path().join(BUILDCACHE_DIR))?;
     let mut entries = Vec::new();
     for (action, entry) in src_build.entries()? {
-        match dst_build.copy_entry_from(&src_build, &action, CopyOptions { verify_output: true }) {
+        match dst_build.copy_entry_from(
+            &src_build,
+            &action,
+            CopyOptions {
+                verify_output: true,
+            },
+        ) {
             Ok(_) => entries.push(EntryRecord {
                 action: action.to_string(),
                 output: entry.output_id.to_string(),

@@ -179,7 +179,8 @@ impl SourceConfig {
         };
         if rest.is_empty() {
             return Err(bad(
-                "empty location; write dir:/path/to/warm-cache or goproxy:https://proxy.example".into(),
+                "empty location; write dir:/path/to/warm-cache or goproxy:https://proxy.example"
+                    .into(),
             ));
         }
         let mut cfg = SourceConfig {
@@ -399,7 +400,10 @@ timeout_secs = 5
 "#;
         let cfg = Config::from_toml(text, "t").unwrap();
         assert_eq!(cfg.sources.len(), 2);
-        assert_eq!(cfg.go.env.get("GOFLAGS").map(String::as_str), Some("-trimpath"));
+        assert_eq!(
+            cfg.go.env.get("GOFLAGS").map(String::as_str),
+            Some("-trimpath")
+        );
         assert_eq!(cfg.sources[0].name, "dir:/warm");
         assert!(cfg.sources[0].is_trusted());
         assert!(!cfg.sources[1].is_trusted());

@@ -149,7 +149,9 @@ impl Engine {
         if self.sources.is_empty() {
             return Err(Error::Config {
                 origin: "sources".into(),
-                message: "no source configured: pass --from DIR|URL or add [[source]] to gowarm.toml".into(),
+                message:
+                    "no source configured: pass --from DIR|URL or add [[source]] to gowarm.toml"
+                        .into(),
             });
         }
         let plan = self.plan(dir, env)?;
@@ -160,9 +162,9 @@ impl Engine {
             jobs: self.config.warm.jobs,
             progress: progress.unwrap_or_else(|| Arc::new(NoProgress)),
         };
-        let mut report = self
-            .runtime
-            .block_on(execute(&plan, modcache, buildcache, &self.sources, &opts))?;
+        let mut report =
+            self.runtime
+                .block_on(execute(&plan, modcache, buildcache, &self.sources, &opts))?;
         report.plan_ms = plan_ms;
         report.duration_ms = t0.elapsed().as_millis() as u64;
         Ok((plan, report))

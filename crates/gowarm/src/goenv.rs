@@ -85,8 +85,9 @@ mod tests {
 
     #[test]
     fn parses_go_env_json() {
-        let env = GoEnv::parse(br#"{"GOVERSION":"go1.25.5","GOCACHE":"/c","GOMODCACHE":"relative"}"#)
-            .unwrap();
+        let env =
+            GoEnv::parse(br#"{"GOVERSION":"go1.25.5","GOCACHE":"/c","GOMODCACHE":"relative"}"#)
+                .unwrap();
         assert_eq!(env.get("GOVERSION"), "go1.25.5");
         assert_eq!(env.get("MISSING"), "");
         assert_eq!(env.gocache().unwrap(), PathBuf::from("/c"));

@@ -132,7 +132,10 @@ impl Report {
                 .map(|d| d.display().to_string())
                 .unwrap_or_default()
         );
-        for (what, c) in [("modules", &self.modules), ("build-cache entries", &self.entries)] {
+        for (what, c) in [
+            ("modules", &self.modules),
+            ("build-cache entries", &self.entries),
+        ] {
             let _ = write!(
                 s,
                 "  {what}: {} needed, {} already warm, {} installed",
@@ -170,7 +173,11 @@ impl Report {
             );
         }
         if self.failures.len() > 20 {
-            let _ = writeln!(s, "  … {} more failures (see --json)", self.failures.len() - 20);
+            let _ = writeln!(
+                s,
+                "  … {} more failures (see --json)",
+                self.failures.len() - 20
+            );
         }
         for w in &self.warnings {
             let _ = writeln!(s, "  warning: {w}");

@@ -57,7 +57,9 @@ pub struct WarmOptions {
 
 impl std::fmt::Debug for WarmOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WarmOptions").field("jobs", &self.jobs).finish()
+        f.debug_struct("WarmOptions")
+            .field("jobs", &self.jobs)
+            .finish()
     }
 }
 
@@ -113,7 +115,12 @@ impl Ctx {
     }
 
     /// Tries each source in order until one attempt succeeds.
-    async fn first_success<F, Fut>(&self, item: &str, sources: &[Arc<dyn Source>], attempt: F) -> Option<(u64, bool)>
+    async fn first_success<F, Fut>(
+        &self,
+        item: &str,
+        sources: &[Arc<dyn Source>],
+        attempt: F,
+    ) -> Option<(u64, bool)>
     where
         F: Fn(Arc<dyn Source>) -> Fut,
         Fut: std::future::Future<Output = Attempt>,
@@ -162,7 +169,10 @@ impl Ctx {
     }
 }
 
-fn install_attempt(r: std::result::Result<gowarm_gomod::modcache::InstallStats, InstallError>, root: &Path) -> Attempt {
+fn install_attempt(
+    r: std::result::Result<gowarm_gomod::modcache::InstallStats, InstallError>,
+    root: &Path,
+) -> Attempt {
     match r {
         Ok(st) => Attempt::Done(st.bytes, st.already_present),
         Err(e) => classify_install_error(e, root),
@@ -183,7 +193,9 @@ fn source_error(e: SourceError) -> Attempt {
     Attempt::Error(e.message)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> std::result::Result<T, String> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::result::Result<T, String> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| format!("install task failed: {e}"))
@@ -283,7 +295,11 @@ async fn warm_module(ctx: Arc<Ctx>, item: ModuleItem) -> ItemResult {
                 already &= a;
             }
             None => {
-                ctx.fail(label, None, "no source could supply a verified module tree".into());
+                ctx.fail(
+                    label,
+                    None,
+                    "no source could supply a verified module tree".into(),
+                );
                 return ItemResult::Failed;
             }
         }
@@ -301,7 +317,12 @@ async fn warm_entry(ctx: Arc<Ctx>, rec: EntryRecord) -> ItemResult {
         ctx.fail(label, None, "manifest has a malformed entry ID".into());
         return ItemResult::Failed;
     };
-    let trusted: Vec<_> = ctx.sources.iter().filter(|s| s.trusted()).cloned().collect();
+    let trusted: Vec<_> = ctx
+        .sources
+        .iter()
+        .filter(|s| s.trusted())
+        .cloned()
+        .collect();
     let got = ctx
         .first_success(&label, &trusted, |s| {
             let ctx = ctx.clone();
@@ -350,7 +371,11 @@ async fn warm_entry(ctx: Arc<Ctx>, rec: EntryRecord) -> ItemResult {
         Some((n, false)) => ItemResult::Installed(n),
         Some((_, true)) => ItemResult::AlreadyPresent,
         None => {
-            ctx.fail(label, None, "no trusted source could supply a verified entry".into());
+            ctx.fail(
+                label,
+                None,
+                "no trusted source could supply a verified entry".into(),
+            );
             ItemResult::Failed
         }
     }

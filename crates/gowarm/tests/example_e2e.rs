@@ -68,7 +68,9 @@ fn corrupt_copy(name: &str) -> PathBuf {
     let dst = b.root.path().join(name);
     copy_tree(&b.warm, &dst);
     make_tree_writable(&dst);
-    let tree = ModCache::new(dst.join("go-mod")).tree_dir(&widgets()).expect("tree dir");
+    let tree = ModCache::new(dst.join("go-mod"))
+        .tree_dir(&widgets())
+        .expect("tree dir");
     let file = std::fs::read_dir(&tree)
         .expect("read tree")
         .filter_map(|e| e.ok())
@@ -88,7 +90,11 @@ fn copy_tree(src: &Path, dst: &Path) {
         .arg(dst)
         .output()
         .expect("cp");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -100,15 +106,23 @@ fn mismatching_tree_falls_through_to_the_next_source() {
     let (_, report) = engine.warm(&b.program, None).expect("warm");
     // The pod's GOMODCACHE differs from the bake's: modules only.
     assert_eq!(report.modules.failed, 0, "{}", report.to_human());
-    assert_eq!(report.sources[&dir(&bad)].rejected, 1, "{}", report.to_human());
-    assert_eq!(report.sources[&b.proxy.url()].items, 1, "{}", report.to_human());
+    assert_eq!(
+        report.sources[&dir(&bad)].rejected,
+        1,
+        "{}",
+        report.to_human()
+    );
+    let proxy = format!("goproxy:{}", b.proxy.url());
+    assert_eq!(report.sources[&proxy].items, 1, "{}", report.to_human());
     let f = report
         .failures
         .iter()
         .find(|f| f.item == widgets().to_string())
         .expect("the mismatch is reported");
     assert_eq!(f.source.as_deref(), Some(dir(&bad).as_str()));
-    let state = ModCache::new(&pod.gomodcache).state(&widgets()).expect("state");
+    let state = ModCache::new(&pod.gomodcache)
+        .state(&widgets())
+        .expect("state");
     assert!(matches!(state.tree, TreeState::Complete { .. }));
 }
 
@@ -122,17 +136,29 @@ fn mismatching_tree_with_no_other_source_installs_nothing() {
     assert_eq!(report.outcome, Outcome::Incomplete);
     assert_eq!(report.modules.failed, 1, "{}", report.to_human());
     let mc = ModCache::new(&pod.gomodcache);
-    assert!(matches!(mc.state(&widgets()).expect("state").tree, TreeState::Absent));
+    assert!(matches!(
+        mc.state(&widgets()).expect("state").tree,
+        TreeState::Absent
+    ));
     let tree = mc.tree_dir(&widgets()).expect("tree dir");
     let parent = tree.parent().expect("parent");
     let leftovers: Vec<_> = std::fs::read_dir(parent)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(
-        leftovers.iter().all(|n| !n.to_string_lossy().starts_with("widgets@")),
+        leftovers
+            .iter()
+            .all(|n| !n.to_string_lossy().starts_with("widgets@")),
         "partial tree left behind: {leftovers:?}"
     );
-    assert!(engine.detect(&b.program).expect("detect").cold_modules().count() >= 1);
+    assert!(
+        engine
+            .detect(&b.program)
+            .expect("detect")
+            .cold_modules()
+            .count()
+            >= 1
+    );
 }
 
 /// Serves `root` over HTTP on loopback, truncating every `.zip` body to half its length
@@ -152,7 +178,11 @@ fn truncating_proxy(root: PathBuf) -> String {
                 let file = root.join(path.trim_start_matches('/'));
                 match std::fs::read(&file) {
                     Ok(body) => {
-                        let send = if path.ends_with(".zip") { &body[..body.len() / 2] } else { &body[..] };
+                        let send = if path.ends_with(".zip") {
+                            &body[..body.len() / 2]
+                        } else {
+                            &body[..]
+                        };
                         let _ = write!(
                             conn,
                             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -181,10 +211,18 @@ fn truncated_download_is_rejected_and_the_next_source_supplies() {
     let (_, report) = engine.warm(&b.program, None).expect("warm");
     assert_eq!(report.modules.failed, 0, "{}", report.to_human());
     let http = &report.sources[&format!("goproxy:{url}")];
-    assert_eq!(http.items, 3, ".mod files come from the HTTP source: {}", report.to_human());
+    assert_eq!(
+        http.items,
+        3,
+        ".mod files come from the HTTP source: {}",
+        report.to_human()
+    );
     assert_eq!(http.errors + http.rejected, 3, "{}", report.to_human());
     assert!(
-        report.failures.iter().any(|f| f.error.contains("truncated")),
+        report
+            .failures
+            .iter()
+            .any(|f| f.error.contains("truncated")),
         "{}",
         report.to_human()
     );
@@ -195,7 +233,10 @@ fn missing_source_directory_is_a_clear_error() {
     let pod = TempGoDirs::new().expect("pod");
     let cfg = common::config(&GoEnv::new(&*pod), &["dir:/nonexistent/warm-image".into()]);
     let e = Engine::new(cfg).expect_err("must fail").to_string();
-    assert!(e.contains("/nonexistent/warm-image") && e.contains("mount"), "{e}");
+    assert!(
+        e.contains("/nonexistent/warm-image") && e.contains("mount"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -210,7 +251,10 @@ fn unwritable_module_cache_is_a_clear_error() {
         gocache: tmp.path().join("gocache"),
     };
     let engine = common::engine(&GoEnv::new(&dirs), &[dir(&b.warm)]);
-    let e = engine.warm(&b.program, None).expect_err("must fail").to_string();
+    let e = engine
+        .warm(&b.program, None)
+        .expect_err("must fail")
+        .to_string();
     assert!(e.contains(&file.display().to_string()), "{e}");
 }
 
@@ -238,7 +282,10 @@ fn warm_copies_old_entries_with_fresh_mtimes_and_trim_txt_then_builds_with_zero_
     let old = b.root.path().join("warm-old");
     copy_tree(&b.warm, &old);
     let ten_days_ago = SystemTime::now() - Duration::from_secs(10 * 24 * 3600);
-    for e in walkdir::WalkDir::new(old.join("go-build")).into_iter().filter_map(|e| e.ok()) {
+    for e in walkdir::WalkDir::new(old.join("go-build"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+    {
         if e.file_type().is_file() {
             filetime::set_file_mtime(e.path(), filetime::FileTime::from_system_time(ten_days_ago))
                 .expect("set mtime");
@@ -253,8 +300,17 @@ fn warm_copies_old_entries_with_fresh_mtimes_and_trim_txt_then_builds_with_zero_
     assert!(report.entries.installed > 0);
     let trim = std::fs::read_to_string(b.runtime.gocache.join("trim.txt")).expect("trim.txt");
     let t: u64 = trim.trim().parse().expect("unix time");
-    assert!(t + 60 >= started.duration_since(SystemTime::UNIX_EPOCH).expect("now").as_secs());
-    for e in walkdir::WalkDir::new(&b.runtime.gocache).into_iter().filter_map(|e| e.ok()) {
+    assert!(
+        t + 60
+            >= started
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .expect("now")
+                .as_secs()
+    );
+    for e in walkdir::WalkDir::new(&b.runtime.gocache)
+        .into_iter()
+        .filter_map(|e| e.ok())
+    {
         if e.file_type().is_file() && e.file_name() != "README" {
             let m = e.metadata().expect("metadata").modified().expect("mtime");
             assert!(m >= started, "{} kept an old mtime", e.path().display());
@@ -287,5 +343,8 @@ fn concurrent_warms_of_one_pod_both_succeed() {
         assert_eq!(report.modules.failed, 0, "{}", report.to_human());
     }
     let mc = ModCache::new(&pod.gomodcache);
-    assert!(matches!(mc.state(&widgets()).expect("state").tree, TreeState::Complete { .. }));
+    assert!(matches!(
+        mc.state(&widgets()).expect("state").tree,
+        TreeState::Complete { .. }
+    ));
 }

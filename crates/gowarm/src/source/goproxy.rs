@@ -19,7 +19,10 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 enum Base {
     File(PathBuf),
-    Http { client: reqwest::Client, url: String },
+    Http {
+        client: reqwest::Client,
+        url: String,
+    },
 }
 
 /// A module proxy.
@@ -100,7 +103,12 @@ impl GoproxySource {
 
     /// Streams `url` into a temporary file in `scratch`, giving up when no byte arrives for
     /// the configured timeout, and refusing a body shorter than its Content-Length.
-    async fn download(&self, client: &reqwest::Client, u: &str, scratch: &Path) -> Fetch<LocalFile> {
+    async fn download(
+        &self,
+        client: &reqwest::Client,
+        u: &str,
+        scratch: &Path,
+    ) -> Fetch<LocalFile> {
         let resp = match tokio::time::timeout(self.timeout, client.get(u).send()).await {
             Err(_) => {
                 return Err(SourceError {
@@ -119,7 +127,10 @@ impl GoproxySource {
         }
         let expected = resp.content_length();
         let mut tmp = tempfile::NamedTempFile::new_in(scratch).map_err(|e| {
-            SourceError::new(format!("creating a download file in {}: {e}", scratch.display()))
+            SourceError::new(format!(
+                "creating a download file in {}: {e}",
+                scratch.display()
+            ))
         })?;
         let mut got: u64 = 0;
         let mut stream = resp.bytes_stream();
@@ -138,7 +149,16 @@ impl GoproxySource {
             };
             match next {
                 None => break,
-                Some(Err(e)) => return Err(http_error(u, e)),
+                Some(Err(e)) => {
+                    let mut err = http_error(u, e);
+                    if let Some(n) = expected.filter(|n| got < *n) {
+                        err.message = format!(
+                            "GET {u}: truncated download: the transfer ended after {got} of {n} bytes ({})",
+                            err.message
+                        );
+                    }
+                    return Err(err);
+                }
                 Some(Ok(chunk)) => {
                     got += chunk.len() as u64;
                     tmp.write_all(&chunk).map_err(|e| {
@@ -173,8 +193,16 @@ fn is_miss(s: reqwest::StatusCode) -> bool {
 }
 
 fn http_error(u: &str, e: reqwest::Error) -> SourceError {
+    // reqwest's Display is terse ("error decoding response body"); the cause chain says
+    // what happened ("end of file before message length reached", "connection refused").
+    let mut message = format!("GET {u}: {e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        message.push_str(&format!(": {s}"));
+        src = s.source();
+    }
     SourceError {
-        message: format!("GET {u}: {e}"),
+        message,
         timeout: e.is_timeout(),
     }
 }
@@ -209,12 +237,14 @@ impl Source for GoproxySource {
         match &self.base {
             Base::File(root) => {
                 let p = root.join(rel);
-                Ok(p.is_file()
-                    .then(|| ModuleBody::Zip(LocalFile::borrowed(p))))
+                Ok(p.is_file().then(|| ModuleBody::Zip(LocalFile::borrowed(p))))
             }
             Base::Http { client, url } => {
                 let u = format!("{url}/{rel}");
-                Ok(self.download(client, &u, scratch).await?.map(ModuleBody::Zip))
+                Ok(self
+                    .download(client, &u, scratch)
+                    .await?
+                    .map(ModuleBody::Zip))
             }
         }
     }
