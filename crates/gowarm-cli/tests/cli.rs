@@ -1,0 +1,169 @@
+//! The `gowarm` binary as a user runs it: help, exit codes, JSON, errors that name the fix.
+
+use std::process::{Command, Output};
+
+use gowarm_testkit::{copy_example_program, example_proxy, go_binary, GoEnv, ProxyDir, TempGoDirs};
+
+/// `gowarm <args>` with the isolated Go environment of `env`.
+fn gowarm(env: &GoEnv, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gowarm"));
+    cmd.env_clear();
+    for (k, v) in env.command(["env"]).get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("GOWARM_GO", go_binary()).args(args);
+    cmd.output().expect("run gowarm")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn help_teaches_sources_exit_codes_and_examples() {
+    let pod = TempGoDirs::new().expect("pod");
+    let env = GoEnv::new(&*pod);
+    let o = gowarm(&env, &["--help"]);
+    assert_eq!(code(&o), 0);
+    let h = text(&o.stdout);
+    for want in [
+        "detect",
+        "warm",
+        "bake",
+        "Exit codes",
+        "GOWARM_CONFIG",
+        "dir:/mnt/warm",
+    ] {
+        assert!(h.contains(want), "--help lacks {want:?}:\n{h}");
+    }
+    let o = gowarm(&env, &["warm", "--help"]);
+    assert!(text(&o.stdout).contains("Examples:"));
+}
+
+#[test]
+fn bake_detect_warm_detect_with_exit_codes_and_json() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut proxy = ProxyDir::new(tmp.path().join("proxy")).expect("proxy");
+    example_proxy(&mut proxy).expect("example");
+    let program = tmp.path().join("program");
+    copy_example_program(&program).expect("program");
+    let prog = program.to_str().expect("utf-8 path");
+    let warm = tmp.path().join("warm");
+    let warm_s = warm.to_str().expect("utf-8 path");
+    let pod = TempGoDirs::new().expect("pod");
+    let env = GoEnv::new(&*pod);
+
+    let o = gowarm(
+        &env,
+        &["bake", prog, "--out", warm_s, "--from", &proxy.url()],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("baked"), "{}", text(&o.stdout));
+    assert!(warm.join("gowarm-manifest.json").is_file());
+
+    // A new pod at the same paths.
+    gowarm_testkit::make_tree_writable(&pod.gomodcache);
+    std::fs::remove_dir_all(&pod.gomodcache).expect("empty modcache");
+    std::fs::remove_dir_all(&pod.gocache).expect("empty gocache");
+    let from = format!("dir:{warm_s}");
+
+    let o = gowarm(&env, &["detect", prog, "--from", &from]);
+    assert_eq!(code(&o), 3, "cold must exit 3: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("example.com/BigCo/widgets@v1.2.0"), "{out}");
+
+    let o = gowarm(&env, &["detect", prog, "--from", &from, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("detect --json is JSON");
+    assert_eq!(v["analysis"]["module"], "example.com/program");
+
+    let o = gowarm(&env, &["warm", prog, "--from", &from, "--json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("warm --json is JSON");
+    assert_eq!(v["outcome"], "warm");
+    assert!(v["entries"]["installed"].as_u64().unwrap_or(0) > 0, "{v}");
+
+    let o = gowarm(&env, &["detect", prog, "--from", &from]);
+    assert_eq!(code(&o), 0, "warm must exit 0: {}", text(&o.stdout));
+
+    // A pod with another GOMODCACHE and no -trimpath: modules yes, entries no, exit 5.
+    let other = TempGoDirs::new().expect("other pod");
+    let o = gowarm(&GoEnv::new(&*other), &["warm", prog, "--from", &from]);
+    assert_eq!(code(&o), 5, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("gomodcache"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn errors_name_the_file_and_the_fix() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pod = TempGoDirs::new().expect("pod");
+    let env = GoEnv::new(&*pod);
+    let program = tmp.path().join("program");
+    copy_example_program(&program).expect("program");
+    let prog = program.to_str().expect("utf-8");
+
+    let o = gowarm(&env, &["warm", prog, "--from", "/no/such/warm"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stderr).contains("/no/such/warm"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let o = gowarm(&env, &["warm", prog]);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stderr).contains("--from"), "{}", text(&o.stderr));
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let o = gowarm(&env, &["detect", empty.to_str().expect("utf-8")]);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stderr).contains("no go.mod"), "{}", text(&o.stderr));
+
+    let cfg = tmp.path().join("gowarm.toml");
+    std::fs::write(&cfg, "[warm]\njobz = 3\n").expect("write");
+    let o = gowarm(
+        &env,
+        &["--config", cfg.to_str().expect("utf-8"), "config", "show"],
+    );
+    assert_eq!(code(&o), 1);
+    let e = text(&o.stderr);
+    assert!(e.contains("gowarm.toml") && e.contains("jobz"), "{e}");
+
+    let o = gowarm(
+        &env,
+        &["warm", prog, "--from", "/tmp", "--build-cache", "sometimes"],
+    );
+    assert_eq!(code(&o), 2, "usage errors exit 2");
+}
+
+#[test]
+fn config_show_prints_the_effective_configuration() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pod = TempGoDirs::new().expect("pod");
+    let cfg = tmp.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        "[warm]\njobs = 3\n[[source]]\nkind = \"dir\"\npath = \"/mnt/warm\"\n",
+    )
+    .expect("write");
+    let mut env = GoEnv::new(&*pod);
+    env = env.env("GOWARM_JOBS", "5");
+    let o = gowarm(
+        &env,
+        &["--config", cfg.to_str().expect("utf-8"), "config", "show"],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("jobs = 5"), "env overrides the file: {out}");
+    assert!(out.contains("/mnt/warm"), "{out}");
+}
