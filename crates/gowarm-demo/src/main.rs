@@ -29,6 +29,9 @@ struct Args {
     /// Working directory (default: <workspace>/.demo); emptied first.
     #[arg(long)]
     work: Option<PathBuf>,
+    /// Repeat the tar / warm / first-build measurements this many times (medians).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -77,8 +80,42 @@ fn engine(env: &GoEnv, sources: Vec<String>) -> Res<Engine> {
     Ok(Engine::new(cfg)?)
 }
 
+/// `tar -c go-mod go-build | tar -x` from `warm` into `dst`, timed.
+fn tar_copy(warm: &Path, dst: &Path) -> Res<Duration> {
+    let t = Instant::now();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("tar -C \"$1\" -cf - go-mod go-build | tar -C \"$2\" -xf -")
+        .arg("tar-copy")
+        .arg(warm)
+        .arg(dst)
+        .status()?;
+    if !status.success() {
+        return Err(format!("tar copy failed: {status}").into());
+    }
+    Ok(t.elapsed())
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
+}
+
+/// Moves a directory out of the way without deleting it. Deleting thousands of files just
+/// before a measurement slows the next file creations on ext4 (its allocator avoids
+/// recently freed inodes), which would skew every comparison; deletion waits for the end.
+fn set_aside(dir: &Path, trash: &Path) -> Res<()> {
+    if dir.exists() {
+        std::fs::create_dir_all(trash)?;
+        let n = std::fs::read_dir(trash)?.count();
+        std::fs::rename(dir, trash.join(format!("{n}")))
+            .map_err(|e| format!("moving {} aside: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
 fn run(args: Args) -> Res<()> {
@@ -91,6 +128,8 @@ fn run(args: Args) -> Res<()> {
     let program = work.join("src/program");
     let pod = GoDirs::under(&work.join("pod"));
     let warm = work.join("warm");
+    let trash = work.join("trash");
+    let bin = |name: &str| work.join("bin").join(name);
 
     step("building a local module proxy");
     let mut proxy = ProxyDir::new(work.join("proxy"))?;
@@ -114,13 +153,15 @@ fn run(args: Args) -> Res<()> {
     }
 
     step("cold build: plain `go build` in an empty pod, modules from the proxy");
-    let cold_env = GoEnv::new(&pod).goproxy(proxy.url());
-    let bin = work.join("bin/program");
-    let cold = go_build(&program, &cold_env, &bin)?;
+    let cold = go_build(
+        &program,
+        &GoEnv::new(&pod).goproxy(proxy.url()),
+        &bin("cold"),
+    )?;
 
     step("bake: gowarm fetches, verifies, installs, builds and exports a warm cache");
-    empty(&pod.gomodcache)?;
-    empty(&pod.gocache)?;
+    set_aside(&pod.gomodcache, &trash)?;
+    set_aside(&pod.gocache, &trash)?;
     let t = Instant::now();
     let bake = engine(&GoEnv::new(&pod), vec![proxy.url()])?.bake(
         &BakeRequest {
@@ -131,26 +172,61 @@ fn run(args: Args) -> Res<()> {
     )?;
     let bake_time = t.elapsed();
 
-    step("new pod: empty caches, then gowarm warm from the baked directory");
-    empty(&pod.gomodcache)?;
-    empty(&pod.gocache)?;
-    let env = GoEnv::new(&pod);
-    let eng = engine(&env, vec![format!("dir:{}", warm.display())])?;
-    let plan = eng.detect(&program)?;
-    let cold_modules = plan.cold_modules().count();
-    let (_, report) = eng.warm(&program, None)?;
-    if report.outcome != Outcome::Warm {
-        return Err(format!("warm did not finish warm:\n{}", report.to_human()).into());
+    step("baseline: first build of the program on the bake's own warm cache");
+    let offline = || GoEnv::new(&pod).goflags("-mod=readonly");
+    let baseline = go_build(&program, &offline(), &bin("baseline"))?;
+
+    let runs = args.runs.max(1);
+    let (mut tars, mut warms, mut firsts) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    for i in 0..runs {
+        step(&format!(
+            "run {}/{runs}: tar copy of the warm caches into a fresh directory",
+            i + 1
+        ));
+        let tar_dst = work.join(format!("tar-copy-{i}"));
+        std::fs::create_dir_all(&tar_dst)?;
+        tars.push(tar_copy(&warm, &tar_dst)?);
+
+        step(&format!(
+            "run {}/{runs}: new pod, gowarm warm from the baked directory",
+            i + 1
+        ));
+        set_aside(&pod.gomodcache, &trash)?;
+        set_aside(&pod.gocache, &trash)?;
+        let eng = engine(&GoEnv::new(&pod), vec![format!("dir:{}", warm.display())])?;
+        let t = Instant::now();
+        let (plan, report) = eng.warm(&program, None)?;
+        warms.push(t.elapsed());
+        if report.outcome != Outcome::Warm {
+            return Err(format!("warm did not finish warm:\n{}", report.to_human()).into());
+        }
+
+        step(&format!(
+            "run {}/{runs}: first build after warm, offline",
+            i + 1
+        ));
+        let after = go_build(&program, &offline(), &bin(&format!("after-{i}")))?;
+        if after.compiles != 0 {
+            return Err(format!(
+                "{} packages compiled after warm (expected 0)",
+                after.compiles
+            )
+            .into());
+        }
+        firsts.push(after.elapsed);
+        last = Some((plan.cold_modules().count(), report, after.compiles));
     }
-
-    step("first build after warm: offline, -mod=readonly");
-    let after = go_build(&program, &GoEnv::new(&pod).goflags("-mod=readonly"), &bin)?;
-
-    step("rebuild on the same warm cache (baseline)");
-    let again = go_build(&program, &GoEnv::new(&pod).goflags("-mod=readonly"), &bin)?;
+    let Some((cold_modules, report, compiles)) = last else {
+        return Err("no run".into());
+    };
+    let (tar_time, warm_time, first) = (median(tars), median(warms), median(firsts));
 
     println!();
-    println!("gowarm main job on {}", program.display());
+    println!(
+        "gowarm main job on {} (median of {runs} runs where repeated)",
+        program.display()
+    );
     println!("| step | time | packages compiled | bytes |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
@@ -165,34 +241,45 @@ fn run(args: Args) -> Res<()> {
         human_bytes(bake.entry_bytes)
     );
     println!(
-        "| gowarm warm ({} cold modules, {} entries) | {} | | {} |",
+        "| tar c \\| tar x of the warm caches | {} | | |",
+        secs(tar_time)
+    );
+    println!(
+        "| gowarm warm ({} cold modules, {} entries, verified) | {} | | {} |",
         cold_modules,
         report.entries.installed,
-        secs(Duration::from_millis(report.duration_ms)),
+        secs(warm_time),
         human_bytes(report.bytes_installed)
     );
     println!(
         "| first build after warm | {} | {} | |",
-        secs(after.elapsed),
-        after.compiles
+        secs(first),
+        compiles
     );
     println!(
-        "| rebuild on warm cache (baseline) | {} | {} | |",
-        secs(again.elapsed),
-        again.compiles
+        "| first build on the bake's own warm cache (baseline) | {} | {} | |",
+        secs(baseline.elapsed),
+        baseline.compiles
     );
     println!();
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     println!(
-        "first build after warm / cold build = {:.2}; packages compiled after warm: {}",
-        after.elapsed.as_secs_f64() / cold.elapsed.as_secs_f64().max(1e-9),
-        after.compiles
+        "gowarm warm / tar copy            = {:.2}",
+        ratio(warm_time, tar_time)
     );
-    if after.compiles != 0 {
-        return Err(format!(
-            "{} packages compiled after warm (expected 0)",
-            after.compiles
-        )
-        .into());
+    println!(
+        "first build after warm / baseline = {:.2}",
+        ratio(first, baseline.elapsed)
+    );
+    println!(
+        "first build after warm / cold     = {:.2}",
+        ratio(first, cold.elapsed)
+    );
+    println!("packages compiled after warm      = {compiles}");
+    step("cleaning up");
+    empty(&trash)?;
+    for i in 0..runs {
+        empty(&work.join(format!("tar-copy-{i}")))?;
     }
     Ok(())
 }

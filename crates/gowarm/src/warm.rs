@@ -27,13 +27,14 @@ pub enum Phase {
 }
 
 /// Receives progress of long work (the CLI draws bars; the C ABI forwards a callback).
+/// Phases run at the same time, so every call names its phase.
 pub trait Progress: Send + Sync {
     /// A phase starts with `items` items of `bytes` bytes in all (0 when unknown).
     fn begin(&self, phase: Phase, items: u64, bytes: u64);
-    /// One item of the current phase is done, with `bytes` installed.
-    fn advance(&self, bytes: u64);
-    /// The current phase is over.
-    fn end(&self);
+    /// One item of `phase` is done, with `bytes` installed.
+    fn advance(&self, phase: Phase, bytes: u64);
+    /// `phase` is over.
+    fn end(&self, phase: Phase);
 }
 
 /// A [`Progress`] that ignores everything.
@@ -42,8 +43,8 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn begin(&self, _: Phase, _: u64, _: u64) {}
-    fn advance(&self, _: u64) {}
-    fn end(&self) {}
+    fn advance(&self, _: Phase, _: u64) {}
+    fn end(&self, _: Phase) {}
 }
 
 /// How a warm runs.
@@ -381,6 +382,46 @@ async fn warm_entry(ctx: Arc<Ctx>, rec: EntryRecord) -> ItemResult {
     }
 }
 
+/// Runs `work` on every item of one phase with `jobs` in flight, reporting progress.
+async fn run_phase<T, F, Fut>(
+    ctx: Arc<Ctx>,
+    phase: Phase,
+    items: Vec<T>,
+    bytes: u64,
+    jobs: usize,
+    work: F,
+) -> Vec<ItemResult>
+where
+    F: Fn(Arc<Ctx>, T) -> Fut,
+    Fut: std::future::Future<Output = ItemResult>,
+{
+    if items.is_empty() {
+        return Vec::new();
+    }
+    ctx.progress.begin(phase, items.len() as u64, bytes);
+    let results = futures::stream::iter(items)
+        .map(|item| {
+            let ctx = ctx.clone();
+            let fut = work(ctx.clone(), item);
+            async move {
+                let r = fut.await;
+                ctx.progress.advance(
+                    phase,
+                    match r {
+                        ItemResult::Installed(n) => n,
+                        _ => 0,
+                    },
+                );
+                r
+            }
+        })
+        .buffer_unordered(jobs)
+        .collect()
+        .await;
+    ctx.progress.end(phase);
+    results
+}
+
 /// Fetches, verifies and installs everything `plan` says is cold.
 pub async fn execute(
     plan: &Plan,
@@ -412,29 +453,30 @@ pub async fn execute(
         progress: opts.progress.clone(),
     });
 
-    // Modules.
+    // Modules and build-cache entries are independent: install them at the same time, so
+    // one large module tree does not leave the entry copies waiting.
     let cold: Vec<ModuleItem> = plan.cold_modules().cloned().collect();
     report.modules.needed = plan.modules.len() as u64;
     report.modules.already_warm = (plan.modules.len() - cold.len()) as u64;
-    ctx.progress.begin(Phase::Modules, cold.len() as u64, 0);
-    let results: Vec<(bool, ItemResult)> = futures::stream::iter(cold)
-        .map(|item| {
-            let ctx = ctx.clone();
-            async move {
-                let optional = item.needed.need == Need::GraphGoMod;
-                let r = warm_module(ctx.clone(), item).await;
-                ctx.progress.advance(match r {
-                    ItemResult::Installed(n) => n,
-                    _ => 0,
-                });
-                (optional, r)
-            }
-        })
-        .buffer_unordered(opts.jobs.max(1))
-        .collect()
-        .await;
-    ctx.progress.end();
-    for (_optional, r) in results {
+    report.entries.needed = plan.entries.offered;
+    report.entries.already_warm = plan.entries.offered - plan.entries.cold.len() as u64;
+    let cold_entries = if plan.entries.skipped.is_none() {
+        plan.entries.cold.clone()
+    } else {
+        Vec::new()
+    };
+    let jobs = opts.jobs.max(1);
+    let modules_phase = run_phase(ctx.clone(), Phase::Modules, cold, 0, jobs, warm_module);
+    let entries_phase = run_phase(
+        ctx.clone(),
+        Phase::Entries,
+        cold_entries,
+        plan.entries.cold_bytes,
+        jobs,
+        warm_entry,
+    );
+    let (module_results, entry_results) = futures::join!(modules_phase, entries_phase);
+    for r in module_results {
         match r {
             ItemResult::Installed(n) => {
                 report.modules.installed += 1;
@@ -451,10 +493,16 @@ pub async fn execute(
             report.modules.optional_missing
         ));
     }
-
-    // Build-cache entries.
-    report.entries.needed = plan.entries.offered;
-    report.entries.already_warm = plan.entries.offered - plan.entries.cold.len() as u64;
+    for r in entry_results {
+        match r {
+            ItemResult::Installed(n) => {
+                report.entries.installed += 1;
+                report.bytes_installed += n;
+            }
+            ItemResult::AlreadyPresent => report.entries.already_warm += 1,
+            ItemResult::Failed | ItemResult::OptionalMissing => report.entries.failed += 1,
+        }
+    }
     if let Some(why) = &plan.entries.skipped {
         if !plan.entries.cold.is_empty() {
             report.warnings.push(format!(
@@ -462,36 +510,6 @@ pub async fn execute(
                 plan.entries.cold.len(),
                 crate::report::human_bytes(plan.entries.cold_bytes)
             ));
-        }
-    } else {
-        let cold = plan.entries.cold.clone();
-        ctx.progress
-            .begin(Phase::Entries, cold.len() as u64, plan.entries.cold_bytes);
-        let results: Vec<ItemResult> = futures::stream::iter(cold)
-            .map(|rec| {
-                let ctx = ctx.clone();
-                async move {
-                    let r = warm_entry(ctx.clone(), rec).await;
-                    ctx.progress.advance(match r {
-                        ItemResult::Installed(n) => n,
-                        _ => 0,
-                    });
-                    r
-                }
-            })
-            .buffer_unordered(opts.jobs.max(1))
-            .collect()
-            .await;
-        ctx.progress.end();
-        for r in results {
-            match r {
-                ItemResult::Installed(n) => {
-                    report.entries.installed += 1;
-                    report.bytes_installed += n;
-                }
-                ItemResult::AlreadyPresent => report.entries.already_warm += 1,
-                ItemResult::Failed | ItemResult::OptionalMissing => report.entries.failed += 1,
-            }
         }
     }
     // Go trims entries older than five days once a day, judged by trim.txt: a fresh
