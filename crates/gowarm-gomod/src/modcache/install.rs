@@ -376,6 +376,9 @@ fn extract_zip(
     })
 }
 
+/// One file's copy: its SHA-256 and length.
+type Copied = Result<([u8; 32], u64), InstallError>;
+
 /// Copies the regular files of `src` into `tmp`, hashing them as `dirhash.HashDir`
 /// with `prefix` does; refuses links and special files.
 ///
@@ -436,40 +439,38 @@ fn copy_tree(src: &Path, prefix: &str, tmp: &Path) -> Result<Filled, InstallErro
         .map(|n| n.get())
         .unwrap_or(1)
         .min(work.len() / 64 + 1);
-    let results: Vec<Result<([u8; 32], u64), InstallError>> = if threads <= 1 {
+    let results: Vec<Copied> = if threads <= 1 {
         work.iter().map(copy_one).collect()
     } else {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failed = std::sync::atomic::AtomicBool::new(false);
-        let mut slots: Vec<Option<Result<([u8; 32], u64), InstallError>>> =
-            (0..work.len()).map(|_| None).collect();
-        let done: Vec<Vec<(usize, Result<([u8; 32], u64), InstallError>)>> =
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..threads)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let mut mine = Vec::new();
-                            loop {
-                                use std::sync::atomic::Ordering::Relaxed;
-                                let i = next.fetch_add(1, Relaxed);
-                                if i >= work.len() || failed.load(Relaxed) {
-                                    break;
-                                }
-                                let r = copy_one(&work[i]);
-                                if r.is_err() {
-                                    failed.store(true, Relaxed);
-                                }
-                                mine.push((i, r));
+        let mut slots: Vec<Option<Copied>> = (0..work.len()).map(|_| None).collect();
+        let done: Vec<Vec<(usize, Copied)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            use std::sync::atomic::Ordering::Relaxed;
+                            let i = next.fetch_add(1, Relaxed);
+                            if i >= work.len() || failed.load(Relaxed) {
+                                break;
                             }
-                            mine
-                        })
+                            let r = copy_one(&work[i]);
+                            if r.is_err() {
+                                failed.store(true, Relaxed);
+                            }
+                            mine.push((i, r));
+                        }
+                        mine
                     })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().unwrap_or_default())
-                    .collect()
-            });
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
         for (i, r) in done.into_iter().flatten() {
             slots[i] = Some(r);
         }
