@@ -238,6 +238,11 @@ fn export(
     let dst_build = BuildCache::open(staging.path().join(BUILDCACHE_DIR))?;
     let mut entries = Vec::new();
     for (action, entry) in src_build.entries()? {
+        // `go run` / `go tool` cache executables as `-d` directories; builds never read
+        // them, and a warm cache holds what builds read.
+        if src_build.output_path(&entry.output_id).is_dir() {
+            continue;
+        }
         match dst_build.copy_entry_from(
             &src_build,
             &action,
