@@ -348,3 +348,46 @@ fn concurrent_warms_of_one_pod_both_succeed() {
         TreeState::Complete { .. }
     ));
 }
+
+#[test]
+fn with_trimpath_on_both_sides_another_gomodcache_path_still_hits() {
+    let b = baked();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bake_dirs = GoDirs::under(&tmp.path().join("bake"));
+    let warm = tmp.path().join("warm-trimpath");
+    common::engine(
+        &GoEnv::new(&bake_dirs).goflags("-trimpath"),
+        &[b.proxy.url()],
+    )
+    .bake(
+        &BakeRequest {
+            targets: vec![b.program.clone()],
+            out: warm.clone(),
+        },
+        None,
+    )
+    .expect("bake with -trimpath");
+
+    let pod = TempGoDirs::new().expect("pod");
+    let env = GoEnv::new(&*pod).goflags("-trimpath");
+    let engine = common::engine(&env, &[dir(&warm)]);
+    let plan = engine.detect(&b.program).expect("detect");
+    assert!(plan.entries.diffs.is_empty(), "{:?}", plan.entries.diffs);
+    let (_, report) = engine.warm(&b.program, None).expect("warm");
+    assert_eq!(report.outcome, Outcome::Warm, "{}", report.to_human());
+    let run = go_build(
+        &b.program,
+        &GoEnv::new(&*pod).goflags("-trimpath -mod=readonly"),
+        &tmp.path().join("prog"),
+    )
+    .expect("go build");
+    assert_eq!(run.compiles, 0, "{}", run.stderr);
+
+    // The same cache is useless without -trimpath, and the guard says so.
+    let plain = TempGoDirs::new().expect("pod");
+    let plan = common::engine(&GoEnv::new(&*plain), &[dir(&warm)])
+        .detect(&b.program)
+        .expect("detect");
+    assert!(plan.entries.diffs.iter().any(|d| d.field == "trimpath"));
+    assert!(plan.entries.skipped.is_some());
+}
