@@ -7,12 +7,7 @@ use gowarm_testkit::{copy_example_program, example_proxy, go_binary, GoEnv, Prox
 /// `gowarm <args>` with the isolated Go environment of `env`.
 fn gowarm(env: &GoEnv, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gowarm"));
-    cmd.env_clear();
-    for (k, v) in env.command(["env"]).get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
+    cmd.env_clear().envs(env.vars());
     cmd.env("GOWARM_GO", go_binary()).args(args);
     cmd.output().expect("run gowarm")
 }

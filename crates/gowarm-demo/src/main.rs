@@ -68,11 +68,7 @@ fn empty(dir: &Path) -> Res<()> {
 fn engine(env: &GoEnv, sources: Vec<String>) -> Res<Engine> {
     let mut cfg = Config::default();
     cfg.go.binary = go_binary();
-    for (k, v) in env.command(["env"]).get_envs() {
-        if let (Some(k), Some(v)) = (k.to_str(), v.and_then(|v| v.to_str())) {
-            cfg.go.env.insert(k.to_string(), v.to_string());
-        }
-    }
+    cfg.go.env.extend(env.vars());
     cfg.sources = sources
         .iter()
         .map(|s| SourceConfig::parse_spec(s))

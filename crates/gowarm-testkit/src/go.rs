@@ -228,6 +228,15 @@ impl GoEnv {
         self
     }
 
+    /// The variables [`GoEnv::command`] sets, for handing to a program that runs `go`
+    /// itself (gowarm's `[go] env`, or a child process's environment).
+    pub fn vars(&self) -> Vec<(String, String)> {
+        self.command(["env"])
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+            .collect()
+    }
+
     /// A `go <args>` command with an environment that depends on nothing of the caller's:
     /// only PATH and TMPDIR are kept; HOME is private; toolchain switching, checksum
     /// database, telemetry, cgo and go.work are off.

@@ -170,13 +170,18 @@ impl Ctx {
     }
 }
 
+/// Turns the outcome of a module install run by [`blocking`] into an [`Attempt`].
 fn install_attempt(
-    r: std::result::Result<gowarm_gomod::modcache::InstallStats, InstallError>,
+    r: std::result::Result<
+        std::result::Result<gowarm_gomod::modcache::InstallStats, InstallError>,
+        String,
+    >,
     root: &Path,
 ) -> Attempt {
     match r {
-        Ok(st) => Attempt::Done(st.bytes, st.already_present),
-        Err(e) => classify_install_error(e, root),
+        Ok(Ok(st)) => Attempt::Done(st.bytes, st.already_present),
+        Ok(Err(e)) => classify_install_error(e, root),
+        Err(e) => Attempt::Local(e),
     }
 }
 
@@ -240,10 +245,7 @@ async fn warm_module(ctx: Arc<Ctx>, item: ModuleItem) -> ItemResult {
                             })
                     })
                     .await;
-                    match r {
-                        Ok(r) => install_attempt(r, &root),
-                        Err(e) => Attempt::Local(e),
-                    }
+                    install_attempt(r, &root)
                 }
             })
             .await;
@@ -283,10 +285,7 @@ async fn warm_module(ctx: Arc<Ctx>, item: ModuleItem) -> ItemResult {
                         ModuleBody::Tree(t) => ctx.modcache.install_from_tree(&m, t, &h1),
                     })
                     .await;
-                    match r {
-                        Ok(r) => install_attempt(r, &root),
-                        Err(e) => Attempt::Local(e),
-                    }
+                    install_attempt(r, &root)
                 }
             })
             .await;

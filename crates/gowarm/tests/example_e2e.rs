@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::Baked;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -17,14 +19,6 @@ use gowarm_testkit::{
     TempGoDirs,
 };
 
-struct Baked {
-    root: tempfile::TempDir,
-    proxy: ProxyDir,
-    program: PathBuf,
-    runtime: GoDirs,
-    warm: PathBuf,
-}
-
 fn baked() -> &'static Baked {
     static BAKED: OnceLock<Baked> = OnceLock::new();
     BAKED.get_or_init(|| {
@@ -33,24 +27,7 @@ fn baked() -> &'static Baked {
         example_proxy(&mut proxy).expect("example proxy");
         let program = root.path().join("src/program");
         copy_example_program(&program).expect("program");
-        let runtime = GoDirs::under(&root.path().join("runtime"));
-        let warm = root.path().join("warm");
-        common::engine(&GoEnv::new(&runtime), &[proxy.url()])
-            .bake(
-                &BakeRequest {
-                    targets: vec![program.clone()],
-                    out: warm.clone(),
-                },
-                None,
-            )
-            .expect("bake");
-        Baked {
-            root,
-            proxy,
-            program,
-            runtime,
-            warm,
-        }
+        Baked::new(root, proxy, program)
     })
 }
 

@@ -4,26 +4,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::Baked;
+
+use std::path::Path;
 use std::sync::OnceLock;
 
 use gowarm::analyze::Need;
 use gowarm::profile::Severity;
-use gowarm::{BakeRequest, Outcome};
+use gowarm::Outcome;
 use gowarm_testkit::{
-    aws_program_imports, debian_corpus, go_build, tidy, write_program, GoDirs, GoEnv, ProxyDir,
-    TempGoDirs, GODO_IMPORT,
+    aws_program_imports, debian_corpus, go_build, tidy, write_program, GoEnv, ProxyDir, TempGoDirs,
+    GODO_IMPORT,
 };
-
-/// A warm cache baked once for every test in this file.
-struct Baked {
-    _root: tempfile::TempDir,
-    _proxy: ProxyDir,
-    program: PathBuf,
-    /// The runtime layout the bake built under (and the hit test's pod uses).
-    runtime: GoDirs,
-    warm: PathBuf,
-}
 
 fn baked() -> &'static Baked {
     static BAKED: OnceLock<Baked> = OnceLock::new();
@@ -48,33 +40,15 @@ fn baked() -> &'static Baked {
         // go.sum comes from `go mod tidy` in throwaway caches, so the bake fetches everything itself.
         let scratch = TempGoDirs::new().expect("scratch");
         tidy(&program, &proxy.url(), &*scratch).expect("tidy");
-
-        let runtime = GoDirs::under(&root.path().join("runtime"));
-        let warm = root.path().join("warm");
-        let engine = common::engine(&GoEnv::new(&runtime), &[proxy.url()]);
-        let report = engine
-            .bake(
-                &BakeRequest {
-                    targets: vec![program.clone()],
-                    out: warm.clone(),
-                },
-                None,
-            )
-            .expect("bake");
-        assert!(report.modules >= 2, "{report:?}");
+        let b = Baked::new(root, proxy, program);
+        assert!(b.report.modules >= 2, "{:?}", b.report);
         assert!(
-            report.entries > 100,
+            b.report.entries > 100,
             "bake recorded {} entries",
-            report.entries
+            b.report.entries
         );
-        assert!(warm.join("gowarm-manifest.json").is_file());
-        Baked {
-            _root: root,
-            _proxy: proxy,
-            program,
-            runtime,
-            warm,
-        }
+        assert!(b.warm.join("gowarm-manifest.json").is_file());
+        b
     })
 }
 

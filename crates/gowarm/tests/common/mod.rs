@@ -3,21 +3,18 @@
 
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+
 use gowarm::config::{Config, SourceConfig};
-use gowarm::Engine;
-use gowarm_testkit::{go_binary, GoEnv};
+use gowarm::{BakeReport, BakeRequest, Engine};
+use gowarm_testkit::{go_binary, GoDirs, GoEnv, ProxyDir};
 
 /// A configuration whose `go` commands see exactly the variables `env` gives testkit's
 /// commands, with `sources` (command-line source specs) in order.
 pub fn config(env: &GoEnv, sources: &[String]) -> Config {
     let mut cfg = Config::default();
     cfg.go.binary = go_binary();
-    let cmd = env.command(["env"]);
-    for (k, v) in cmd.get_envs() {
-        if let (Some(k), Some(v)) = (k.to_str(), v.and_then(|v| v.to_str())) {
-            cfg.go.env.insert(k.to_string(), v.to_string());
-        }
-    }
+    cfg.go.env.extend(env.vars());
     cfg.sources = sources
         .iter()
         .map(|s| SourceConfig::parse_spec(s).expect("valid source spec"))
@@ -35,5 +32,46 @@ pub fn remove_cache(dir: &std::path::Path) {
     if dir.exists() {
         gowarm_testkit::make_tree_writable(dir);
         std::fs::remove_dir_all(dir).expect("remove cache");
+    }
+}
+
+/// A warm cache baked once for the tests of one file.
+pub struct Baked {
+    /// Holds everything below.
+    pub root: tempfile::TempDir,
+    /// The module proxy the bake fetched from.
+    pub proxy: ProxyDir,
+    /// The program baked.
+    pub program: PathBuf,
+    /// The runtime layout the bake built under (a pod at these paths gets build-cache hits).
+    pub runtime: GoDirs,
+    /// The warm cache directory written.
+    pub warm: PathBuf,
+    /// What the bake reported.
+    pub report: BakeReport,
+}
+
+impl Baked {
+    /// Bakes `program` (under `root`) from `proxy` with the runtime layout `root/runtime`.
+    pub fn new(root: tempfile::TempDir, proxy: ProxyDir, program: PathBuf) -> Baked {
+        let runtime = GoDirs::under(&root.path().join("runtime"));
+        let warm = root.path().join("warm");
+        let report = engine(&GoEnv::new(&runtime), &[proxy.url()])
+            .bake(
+                &BakeRequest {
+                    targets: vec![program.clone()],
+                    out: warm.clone(),
+                },
+                None,
+            )
+            .expect("bake");
+        Baked {
+            root,
+            proxy,
+            program,
+            runtime,
+            warm,
+            report,
+        }
     }
 }
