@@ -193,8 +193,7 @@ mod tests {
 
     #[test]
     fn parses_realworld_planton_go_sum() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/realworld/planton-monorepo.go.sum");
+        let path = gowarm_testkit::realworld_file("planton-monorepo.go.sum");
         let text = std::fs::read_to_string(&path).unwrap();
         let sum = parse(&path, &text).unwrap();
         // shared/realworld/README.md: 187 modules with source hashes, 197 module paths.

@@ -43,6 +43,22 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The team's `shared/realworld/` folder: real go.mod/go.sum files used as test input.
+/// It lies beside the checkout (`<checkout>/../shared`, as CI lays it out), or where
+/// `GOWARM_SHARED` points; missing, the test fails with this fix rather than skipping.
+pub fn realworld_file(name: &str) -> PathBuf {
+    let shared = std::env::var_os("GOWARM_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared"));
+    let path = shared.join("realworld").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: put the team's shared/ folder beside the checkout or set GOWARM_SHARED",
+        path.display()
+    );
+    path
+}
+
 /// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `<workspace>/target`.
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {

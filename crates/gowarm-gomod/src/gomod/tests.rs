@@ -12,9 +12,7 @@ fn err(text: &str) -> GoModError {
 }
 
 fn realworld(name: &str) -> (PathBuf, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/realworld")
-        .join(name);
+    let path = gowarm_testkit::realworld_file(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     (path, text)
