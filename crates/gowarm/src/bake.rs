@@ -76,6 +76,8 @@ impl Engine {
                     .into(),
             ));
         }
+        let out = std::path::absolute(&req.out).map_err(|e| Error::io("resolving", &req.out, e))?;
+        check_output(&out, &req.targets, &[])?;
         let mut warms = Vec::new();
         let mut builds = Vec::new();
         let mut modules: BTreeMap<ModuleVersion, (Option<String>, Option<String>, bool)> =
@@ -85,6 +87,7 @@ impl Engine {
         for dir in &req.targets {
             let dir = std::path::absolute(dir).map_err(|e| Error::io("resolving", dir, e))?;
             let env = self.environment(&dir)?;
+            check_output(&out, &[], &[&env.gomodcache, &env.gocache])?;
             if let Some(first) = &first_env {
                 let diffs = first.profile.compare(&env.profile);
                 if !diffs.is_empty() {
@@ -135,9 +138,9 @@ impl Engine {
             first_env.get_or_insert(env);
         }
         let env = first_env.ok_or_else(|| Error::Bake("no target was built".into()))?;
-        let manifest = export(&env, &modules, targets, &req.out)?;
+        let manifest = export(&env, &modules, targets, &out)?;
         Ok(BakeReport {
-            out: req.out.clone(),
+            out,
             warms,
             builds,
             modules: manifest.modules.len() as u64,
@@ -146,6 +149,53 @@ impl Engine {
             entry_bytes: manifest.entry_bytes(),
             duration_ms: t0.elapsed().as_millis() as u64,
         })
+    }
+}
+
+/// Refuses an output that bake must not replace: bake swaps its output directory whole, so
+/// `out` must be new, empty, or a previous bake's output, and must not hold (or be inside)
+/// a target or a cache the bake uses.
+fn check_output(out: &Path, targets: &[PathBuf], caches: &[&PathBuf]) -> Result<()> {
+    let refuse = |why: String| {
+        Err(Error::Bake(format!(
+            "refusing to write {}: {why}; choose a new directory (or a previous bake's output) for --out",
+            out.display()
+        )))
+    };
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let out_real = real(out);
+    for t in targets {
+        let t = real(&std::path::absolute(t).unwrap_or_else(|_| t.clone()));
+        if t.starts_with(&out_real) || out_real.starts_with(&t) {
+            return refuse(format!("it overlaps the target {}", t.display()));
+        }
+    }
+    for c in caches {
+        let c = real(c);
+        if c.starts_with(&out_real) || out_real.starts_with(&c) {
+            return refuse(format!(
+                "it overlaps the cache {} the bake builds in",
+                c.display()
+            ));
+        }
+    }
+    match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("inspecting", out, e)),
+        Ok(m) if !m.is_dir() => refuse("it exists and is not a directory".into()),
+        Ok(_) => {
+            let empty = std::fs::read_dir(out)
+                .map_err(|e| Error::io("reading", out, e))?
+                .next()
+                .is_none();
+            if empty || out.join(MANIFEST_FILE).is_file() {
+                Ok(())
+            } else {
+                refuse(format!(
+                    "it holds files but no {MANIFEST_FILE}, so it is not a warm cache directory"
+                ))
+            }
+        }
     }
 }
 
@@ -197,6 +247,8 @@ fn export(
         .prefix(&format!(".{name}.tmp-"))
         .tempdir_in(parent)
         .map_err(|e| Error::io("creating a staging directory in", parent, e))?;
+    // A warm image is read by the pods' user, not the bake's: tempfile makes it 0700.
+    set_mode(staging.path(), 0o755)?;
 
     let src_mod = ModCache::new(&env.gomodcache);
     let dst_mod = ModCache::new(staging.path().join(MODCACHE_DIR));
@@ -291,4 +343,16 @@ fn export(
             .map_err(|e| Error::io("removing the previous output", &old, e))?;
     }
     Ok(manifest)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io("setting permissions of", path, e))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
+    Ok(())
 }

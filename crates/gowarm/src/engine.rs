@@ -48,6 +48,8 @@ impl Environment {
 pub struct Engine {
     config: Config,
     sources: Vec<Arc<dyn Source>>,
+    /// Why configured sources were left out.
+    source_warnings: Vec<String>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -63,7 +65,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Creates an engine for `config`, opening its sources.
     pub fn new(config: Config) -> Result<Engine> {
-        let sources = build_sources(&config.sources)?;
+        let (sources, source_warnings) = build_sources(&config.sources)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("gowarm")
@@ -72,6 +74,7 @@ impl Engine {
         Ok(Engine {
             config,
             sources,
+            source_warnings,
             runtime,
         })
     }
@@ -88,6 +91,12 @@ impl Engine {
 
     /// Resolves the Go environment for a module directory (runs `go env -json` there).
     pub fn environment(&self, dir: &Path) -> Result<Environment> {
+        if !dir.is_dir() {
+            return Err(Error::Analyze(format!(
+                "{}: not a directory; pass the module directory (the one holding go.mod)",
+                dir.display()
+            )));
+        }
         let mut overrides: Vec<(String, String)> = self
             .config
             .go
@@ -122,14 +131,17 @@ impl Engine {
         let analysis = analyze(dir)?;
         let modcache = ModCache::new(&env.gomodcache);
         let buildcache = BuildCache::at(&env.gocache);
-        self.runtime.block_on(detect(
+        let mut plan = self.runtime.block_on(detect(
             analysis,
             env.profile.clone(),
             &modcache,
             &buildcache,
             &self.sources,
             self.config.warm.build_cache,
-        ))
+        ))?;
+        plan.warnings
+            .splice(0..0, self.source_warnings.iter().cloned());
+        Ok(plan)
     }
 
     /// Warms the caches for the module in `dir` from the sources, and reports what it did.

@@ -105,6 +105,14 @@ impl Manifest {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        // tempfile creates 0600; the manifest is read by the pods' user, not the writer.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::io("setting permissions of", tmp.path(), e))?;
+        }
         tmp.persist(path)
             .map_err(|e| Error::io("writing manifest", path, e.error))?;
         Ok(())

@@ -368,3 +368,78 @@ fn with_trimpath_on_both_sides_another_gomodcache_path_still_hits() {
     assert!(plan.entries.diffs.iter().any(|d| d.field == "trimpath"));
     assert!(plan.entries.skipped.is_some());
 }
+
+#[test]
+fn a_source_that_cannot_be_opened_is_skipped_with_a_warning() {
+    let b = baked();
+    let pod = TempGoDirs::new().expect("pod");
+    let engine = common::engine(
+        &GoEnv::new(&*pod),
+        &["dir:/nonexistent/warm-image".into(), b.proxy.url()],
+    );
+    let (_, report) = engine.warm(&b.program, None).expect("warm");
+    assert_eq!(report.outcome, Outcome::Warm, "{}", report.to_human());
+    assert_eq!(report.modules.installed, 3);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("/nonexistent/warm-image")),
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[test]
+fn bake_refuses_an_output_it_must_not_replace() {
+    let b = baked();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let engine = common::engine(&GoEnv::new(&b.runtime), &[b.proxy.url()]);
+    let bake = |out: PathBuf| {
+        engine.bake(
+            &BakeRequest {
+                targets: vec![b.program.clone()],
+                out,
+            },
+            None,
+        )
+    };
+
+    let precious = tmp.path().join("important");
+    std::fs::create_dir(&precious).expect("mkdir");
+    std::fs::write(precious.join("thesis.txt"), "my thesis").expect("write");
+    let e = bake(precious.clone()).expect_err("must refuse").to_string();
+    assert!(
+        e.contains("refusing") && e.contains("gowarm-manifest.json"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(precious.join("thesis.txt")).expect("kept"),
+        "my thesis"
+    );
+
+    let file = tmp.path().join("existing.txt");
+    std::fs::write(&file, "precious").expect("write");
+    let e = bake(file.clone()).expect_err("must refuse").to_string();
+    assert!(e.contains("not a directory"), "{e}");
+    assert_eq!(std::fs::read_to_string(&file).expect("kept"), "precious");
+
+    let e = bake(b.program.clone())
+        .expect_err("must refuse")
+        .to_string();
+    assert!(e.contains("overlaps the target"), "{e}");
+    assert!(b.program.join("go.mod").is_file());
+    let e = bake(b.root.path().to_path_buf())
+        .expect_err("must refuse")
+        .to_string();
+    assert!(e.contains("overlaps"), "{e}");
+}
+
+#[test]
+fn baked_output_is_readable_by_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = baked();
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&b.warm), 0o755);
+    assert_eq!(mode(&b.warm.join("gowarm-manifest.json")), 0o644);
+}

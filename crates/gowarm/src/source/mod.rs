@@ -121,15 +121,31 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Builds the configured sources, in order.
-pub fn build_sources(configs: &[SourceConfig]) -> Result<Vec<Arc<dyn Source>>> {
-    configs
-        .iter()
-        .map(|c| -> Result<Arc<dyn Source>> {
-            Ok(match c.kind {
-                SourceKind::Dir => Arc::new(dir::DirSource::open(c)?),
-                SourceKind::Goproxy => Arc::new(goproxy::GoproxySource::new(c)?),
-            })
-        })
-        .collect()
+/// Builds the configured sources, in order. A source that cannot be opened (a warm image
+/// that is not mounted, a garbled manifest) is left out with a warning, so the next
+/// source is tried as for any other failure; only when every source fails is it an error.
+pub fn build_sources(configs: &[SourceConfig]) -> Result<(Vec<Arc<dyn Source>>, Vec<String>)> {
+    let mut sources: Vec<Arc<dyn Source>> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut first_error = None;
+    for c in configs {
+        let opened: Result<Arc<dyn Source>> = match c.kind {
+            SourceKind::Dir => dir::DirSource::open(c).map(|s| Arc::new(s) as Arc<dyn Source>),
+            SourceKind::Goproxy => {
+                goproxy::GoproxySource::new(c).map(|s| Arc::new(s) as Arc<dyn Source>)
+            }
+        };
+        match opened {
+            Ok(s) => sources.push(s),
+            Err(e) => {
+                tracing::warn!("{e}; trying the next source");
+                warnings.push(format!("{e}; it was skipped"));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if sources.is_empty() => Err(e),
+        _ => Ok((sources, warnings)),
+    }
 }
