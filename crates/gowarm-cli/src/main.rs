@@ -110,8 +110,8 @@ struct WarmArgs {
     #[arg(long, value_name = "MODE")]
     build_cache: Option<BuildCacheMode>,
     /// Items fetched and installed at once.
-    #[arg(long, short)]
-    jobs: Option<usize>,
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -125,8 +125,8 @@ struct BakeArgs {
     #[arg(long = "from", value_name = "SOURCE")]
     from: Vec<String>,
     /// Items fetched and installed at once.
-    #[arg(long, short)]
-    jobs: Option<usize>,
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,14 +138,24 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    let json = cli.json;
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("gowarm: {e}");
+            let mut message = e.to_string();
+            eprintln!("gowarm: {message}");
+            // Print causes the message does not already include.
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
-                eprintln!("  caused by: {s}");
+                let cause = s.to_string();
+                if !message.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                    message.push_str(&format!(": {cause}"));
+                }
                 src = s.source();
+            }
+            if json {
+                println!("{}", serde_json::json!({ "error": message }));
             }
             ExitCode::from(exit::ERROR)
         }
@@ -163,6 +173,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .init();
 }
@@ -187,8 +198,11 @@ fn load_config(cli: &Cli, from: &[String]) -> gowarm::Result<Config> {
     Ok(cfg)
 }
 
+/// `p` made absolute against the working directory, and canonical when it exists (so
+/// reports name `/src/prog`, not `/src/x/../prog`).
 fn absolute(p: &std::path::Path) -> gowarm::Result<PathBuf> {
-    std::path::absolute(p).map_err(|e| gowarm::Error::io("resolving", p, e))
+    let abs = std::path::absolute(p).map_err(|e| gowarm::Error::io("resolving", p, e))?;
+    Ok(std::fs::canonicalize(&abs).unwrap_or(abs))
 }
 
 fn progress(cli: &Cli) -> Option<Arc<dyn gowarm::Progress>> {
@@ -215,7 +229,7 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 cfg.warm.build_cache = m;
             }
             if let Some(j) = w.jobs {
-                cfg.warm.jobs = j.max(1);
+                cfg.warm.jobs = usize::from(j);
             }
             let engine = Engine::new(cfg)?;
             let (_plan, report) = engine.warm(&absolute(&w.target.dir)?, progress(&cli))?;
@@ -233,7 +247,7 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
         Command::Bake(b) => {
             let mut cfg = load_config(&cli, &b.from)?;
             if let Some(j) = b.jobs {
-                cfg.warm.jobs = j.max(1);
+                cfg.warm.jobs = usize::from(j);
             }
             let targets = if b.targets.is_empty() {
                 cfg.bake.targets.clone()

@@ -286,7 +286,10 @@ fn run(args: Args) -> Res<()> {
         ratio(first, cold.elapsed)
     );
     println!("packages compiled after warm      = {compiles}");
-    step("cleaning up");
+    step(&format!(
+        "removing the caches set aside (results stay in {})",
+        work.display()
+    ));
     empty(&trash)?;
     for i in 0..runs {
         empty(&work.join(format!("tar-copy-{i}")))?;

@@ -106,6 +106,36 @@ impl BuildCache {
         BuildCache { root: root.into() }
     }
 
+    /// Removes temporary files of gowarm writes (`.gowarm-*.tmp`) older than `age`,
+    /// which a killed process leaves behind and Go never trims; returns how many.
+    pub fn remove_stale_temps(&self, age: std::time::Duration) -> Result<u64, CacheError> {
+        let cutoff = SystemTime::now() - age;
+        let mut removed = 0;
+        for i in 0..=255u8 {
+            let sub = self.root.join(format!("{i:02x}"));
+            let entries = match fs::read_dir(&sub) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(CacheError::io("read directory", &sub)(e)),
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if !(name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)) {
+                    continue;
+                }
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < cutoff);
+                if old && fs::remove_file(e.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// The cache's root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -739,6 +769,30 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn stale_temporary_files_are_swept_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BuildCache::open(dir.path().join("gocache")).unwrap();
+        let old = cache.root().join("ab").join(".gowarm-old.tmp");
+        let fresh = cache.root().join("ab").join(".gowarm-new.tmp");
+        let entry = cache.root().join("ab").join("ab00-d");
+        for p in [&old, &fresh, &entry] {
+            fs::write(p, b"x").unwrap();
+        }
+        let ten_days = filetime::FileTime::from_system_time(
+            SystemTime::now() - std::time::Duration::from_secs(10 * 86400),
+        );
+        filetime::set_file_times(&old, ten_days, ten_days).unwrap();
+        filetime::set_file_times(&entry, ten_days, ten_days).unwrap();
+        let n = cache
+            .remove_stale_temps(std::time::Duration::from_secs(3600))
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!(!old.exists());
+        assert!(fresh.exists(), "a live write's temp file is kept");
+        assert!(entry.exists(), "cache entries are Go's to trim");
     }
 
     #[test]

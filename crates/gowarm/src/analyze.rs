@@ -25,6 +25,8 @@ pub struct Analysis {
     pub local_replaces: Vec<(String, String)>,
     /// True when `vendor/modules.txt` exists: Go builds from `vendor/` unless `-mod=mod`.
     pub vendored: bool,
+    /// Problems the build will hit that gowarm cannot fix (a local replace with no go.mod).
+    pub warnings: Vec<String>,
 }
 
 /// One module version the build needs, and how much of it.
@@ -97,9 +99,20 @@ pub fn analyze(dir: &Path) -> Result<Analysis> {
 
     let mut needed: BTreeMap<ModuleVersion, NeededModule> = BTreeMap::new();
     let mut local_replaces = Vec::new();
+    let mut warnings = Vec::new();
     for req in &gm.require {
         let mv = match gm.resolve(&req.path, &req.version) {
             Resolved::Local(p) => {
+                let local = dir.join(&p);
+                if !local.join("go.mod").is_file() {
+                    warnings.push(format!(
+                        "{}:{}: {} is replaced by {p}, but {} has no go.mod: go will fail to load it",
+                        gomod_path.display(),
+                        req.line,
+                        req.path,
+                        local.display()
+                    ));
+                }
                 local_replaces.push((req.path.clone(), p));
                 continue;
             }
@@ -167,6 +180,7 @@ pub fn analyze(dir: &Path) -> Result<Analysis> {
         modules: needed.into_values().collect(),
         local_replaces,
         vendored: dir.join("vendor").join("modules.txt").is_file(),
+        warnings,
     })
 }
 
@@ -220,6 +234,13 @@ mod tests {
             a.local_replaces,
             [("example.com/loc".to_string(), "../loc".to_string())]
         );
+        assert_eq!(
+            a.warnings.len(),
+            1,
+            "../loc has no go.mod: {:?}",
+            a.warnings
+        );
+        assert!(a.warnings[0].contains("go.mod:8"), "{:?}", a.warnings);
     }
 
     #[test]

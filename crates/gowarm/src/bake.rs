@@ -216,11 +216,7 @@ fn go_build(env: &Environment, dir: &Path) -> Result<u64> {
     if !out.status.success() {
         return Err(Error::Go {
             command,
-            message: format!(
-                "exit {}:\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            message: crate::error::failed_command(&out),
         });
     }
     Ok(t0.elapsed().as_millis() as u64)

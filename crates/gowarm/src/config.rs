@@ -161,6 +161,20 @@ pub enum SourceKind {
     Goproxy,
 }
 
+/// Checks a goproxy URL: `http://`, `https://` or `file:///` with something after it.
+fn check_proxy_url(url: &str) -> std::result::Result<(), String> {
+    let rest = ["http://", "https://", "file://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p));
+    match rest {
+        Some(r) if !r.trim_matches('/').is_empty() => Ok(()),
+        Some(_) => Err(format!("{url:?} has no host or path")),
+        None => Err(format!(
+            "{url:?} is not an http://, https:// or file:// URL"
+        )),
+    }
+}
+
 impl SourceConfig {
     /// Parses a command-line source: `dir:PATH`, `goproxy:URL`, a bare URL (goproxy) or a bare path (dir).
     pub fn parse_spec(spec: &str) -> Result<SourceConfig> {
@@ -174,6 +188,13 @@ impl SourceConfig {
             (SourceKind::Goproxy, u)
         } else if spec.contains("://") {
             (SourceKind::Goproxy, spec)
+        } else if let Some((kind, _)) = spec.split_once(':').filter(|(k, _)| {
+            !k.is_empty() && !k.contains('/') && k.chars().all(|c| c.is_ascii_alphanumeric())
+        }) {
+            // `peer:…`, `oci:…` and typos must not silently become a directory named so.
+            return Err(bad(format!(
+                "unknown source kind {kind:?}; the kinds are dir:PATH and goproxy:URL (write ./{spec} for a directory of that name)"
+            )));
         } else {
             (SourceKind::Dir, spec)
         };
@@ -194,14 +215,7 @@ impl SourceConfig {
         match kind {
             SourceKind::Dir => cfg.path = Some(PathBuf::from(rest)),
             SourceKind::Goproxy => {
-                if !(rest.starts_with("http://")
-                    || rest.starts_with("https://")
-                    || rest.starts_with("file://"))
-                {
-                    return Err(bad(format!(
-                        "{rest:?} is not an http://, https:// or file:// URL"
-                    )));
-                }
+                check_proxy_url(rest).map_err(bad)?;
                 cfg.url = Some(rest.trim_end_matches('/').to_string());
             }
         }
@@ -226,6 +240,9 @@ impl SourceConfig {
     }
 
     fn validate(&mut self, origin: &str) -> Result<()> {
+        if self.name.is_empty() {
+            self.name = self.default_name();
+        }
         let bad = |message: String| Error::Config {
             origin: origin.to_string(),
             message,
@@ -243,10 +260,12 @@ impl SourceConfig {
                     self.name
                 )))
             }
-            _ => {}
-        }
-        if self.name.is_empty() {
-            self.name = self.default_name();
+            SourceKind::Goproxy => {
+                let url = self.url.as_deref().unwrap_or_default();
+                check_proxy_url(url)
+                    .map_err(|e| bad(format!("[[source]] {:?}: url {e}", self.name)))?;
+            }
+            SourceKind::Dir => {}
         }
         if self.timeout_secs == 0 {
             return Err(bad(format!(
@@ -313,11 +332,21 @@ impl Config {
         if let Some(v) = get("GOWARM_GO").filter(|v| !v.is_empty()) {
             self.go.binary = PathBuf::from(v);
         }
-        if let Some(v) = get("GOWARM_GOMODCACHE").filter(|v| !v.is_empty()) {
-            self.cache.gomodcache = Some(PathBuf::from(v));
-        }
-        if let Some(v) = get("GOWARM_GOCACHE").filter(|v| !v.is_empty()) {
-            self.cache.gocache = Some(PathBuf::from(v));
+        for (var, slot) in [
+            ("GOWARM_GOMODCACHE", &mut self.cache.gomodcache),
+            ("GOWARM_GOCACHE", &mut self.cache.gocache),
+        ] {
+            if let Some(v) = get(var).filter(|v| !v.is_empty()) {
+                if !Path::new(&v).is_absolute() {
+                    return Err(Error::Config {
+                        origin: var.into(),
+                        message: format!(
+                            "{v:?} must be an absolute path (Go rejects relative cache paths)"
+                        ),
+                    });
+                }
+                *slot = Some(PathBuf::from(v));
+            }
         }
         if let Some(v) = get("GOWARM_JOBS").filter(|v| !v.is_empty()) {
             self.warm.jobs = v.parse().map_err(|_| Error::Config {
@@ -456,5 +485,39 @@ timeout_secs = 5
         assert_eq!(g.url.as_deref(), Some("http://127.0.0.1:3000"));
         assert!(SourceConfig::parse_spec("goproxy:ftp://x").is_err());
         assert!(SourceConfig::parse_spec("dir:").is_err());
+        let e = SourceConfig::parse_spec("gopher:foo")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown source kind \"gopher\""), "{e}");
+        assert_eq!(
+            SourceConfig::parse_spec("./gopher:foo").unwrap().kind,
+            SourceKind::Dir
+        );
+    }
+
+    #[test]
+    fn file_sources_are_checked_like_command_line_ones() {
+        for url in ["ftp://x", "not a url", "https://"] {
+            let text = format!("[[source]]\nkind = \"goproxy\"\nurl = {url:?}\n");
+            let e = Config::from_toml(&text, "g.toml").unwrap_err().to_string();
+            assert!(e.contains("g.toml") && e.contains("url"), "{url}: {e}");
+        }
+        let e = Config::from_toml("[[source]]\nkind = \"dir\"\n", "g.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("\"\""),
+            "an unnamed source is named by its default: {e}"
+        );
+    }
+
+    #[test]
+    fn relative_env_cache_path_names_the_variable() {
+        let mut cfg = Config::default();
+        let e = cfg
+            .apply_env(|k| (k == "GOWARM_GOMODCACHE").then(|| "rel/m".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("configuration GOWARM_GOMODCACHE"), "{e}");
     }
 }

@@ -80,5 +80,16 @@ impl Error {
     }
 }
 
+/// Describes a command that exited unsuccessfully: its status and what it printed.
+pub(crate) fn failed_command(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr.trim();
+    if stderr.is_empty() {
+        format!("{} (it printed nothing on stderr)", out.status)
+    } else {
+        format!("{}:\n{stderr}", out.status)
+    }
+}
+
 /// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -33,11 +33,7 @@ impl GoEnv {
         if !out.status.success() {
             return Err(Error::Go {
                 command,
-                message: format!(
-                    "exit {}: {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
+                message: crate::error::failed_command(&out),
             });
         }
         Self::parse(&out.stdout).map_err(|message| Error::Go { command, message })

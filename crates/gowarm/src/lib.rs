@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod plan;
 pub mod profile;
 pub mod report;
+pub mod scratch;
 pub mod source;
 pub mod warm;
 

@@ -103,7 +103,7 @@ pub async fn detect(
     sources: &[Arc<dyn Source>],
     mode: BuildCacheMode,
 ) -> Result<Plan> {
-    let mut warnings = Vec::new();
+    let mut warnings = analysis.warnings.clone();
     if analysis.vendored {
         warnings.push(format!(
             "{} has vendor/modules.txt: Go builds from vendor/ and reads no module trees unless -mod=mod",

@@ -11,10 +11,11 @@ use gowarm_gomod::modcache::{InstallError, ModCache};
 use serde::Serialize;
 
 use crate::analyze::Need;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::manifest::EntryRecord;
 use crate::plan::{ModuleItem, Plan};
 use crate::report::{Failure, Outcome, Report, SourceStats};
+use crate::scratch::Scratch;
 use crate::source::{ModuleBody, Source, SourceError};
 
 /// The phases a warm reports progress for.
@@ -434,13 +435,16 @@ pub async fn execute(
     report.warnings.extend(plan.warnings.iter().cloned());
     report.profile_diffs = plan.entries.diffs.clone();
 
-    let scratch_parent = modcache.root().join("cache");
-    std::fs::create_dir_all(&scratch_parent)
-        .map_err(|e| Error::io("creating", &scratch_parent, e))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("gowarm-tmp-")
-        .tempdir_in(&scratch_parent)
-        .map_err(|e| Error::io("creating a scratch directory in", &scratch_parent, e))?;
+    let scratch = Scratch::create(&modcache.root().join("cache"))?;
+    if !plan.entries.cold.is_empty() && plan.entries.skipped.is_none() {
+        // Outputs a killed warm was writing; Go's trim never removes them (they are
+        // neither -a nor -d files). An hour is far longer than any one file's copy.
+        match buildcache.remove_stale_temps(std::time::Duration::from_secs(3600)) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed temporary files of killed warms"),
+            Err(e) => tracing::warn!("cannot sweep old temporary files: {e}"),
+        }
+    }
 
     let ctx = Arc::new(Ctx {
         modcache,

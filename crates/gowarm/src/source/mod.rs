@@ -121,10 +121,13 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Sources in the order they are tried.
+pub type Sources = Vec<Arc<dyn Source>>;
+
 /// Builds the configured sources, in order. A source that cannot be opened (a warm image
 /// that is not mounted, a garbled manifest) is left out with a warning, so the next
 /// source is tried as for any other failure; only when every source fails is it an error.
-pub fn build_sources(configs: &[SourceConfig]) -> Result<(Vec<Arc<dyn Source>>, Vec<String>)> {
+pub fn build_sources(configs: &[SourceConfig]) -> Result<(Sources, Vec<String>)> {
     let mut sources: Vec<Arc<dyn Source>> = Vec::new();
     let mut warnings = Vec::new();
     let mut first_error = None;
