@@ -139,6 +139,32 @@ fn errors_name_the_file_and_the_fix() {
         &["warm", prog, "--from", "/tmp", "--build-cache", "sometimes"],
     );
     assert_eq!(code(&o), 2, "usage errors exit 2");
+    let o = gowarm(&env, &["warm", prog, "--from", "/tmp", "--jobs", "0"]);
+    assert_eq!(code(&o), 2, "--jobs 0 is a usage error");
+
+    let o = gowarm(&env, &["warm", prog, "--from", "gopher:foo"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stderr).contains("unknown source kind"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // With --json an error is a JSON object on stdout too, for programs that parse it.
+    let missing = tmp.path().join("nowhere");
+    let o = gowarm(
+        &env,
+        &["detect", missing.to_str().expect("utf-8"), "--json"],
+    );
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("error as JSON");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(msg.contains("not a directory"), "{msg}");
+    assert!(
+        !text(&o.stderr).contains("caused by"),
+        "no duplicated cause: {}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
