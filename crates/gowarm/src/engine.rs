@@ -45,6 +45,10 @@ impl Environment {
 }
 
 /// A configured gowarm: its configuration, its sources and the runtime that drives them.
+///
+/// Its methods block the calling thread (they drive the engine's own tokio runtime), so
+/// they are for threads of the caller's (the CLI, C ABI callers), not for async tasks.
+/// One Engine may be used from many threads at once.
 pub struct Engine {
     config: Config,
     sources: Vec<Arc<dyn Source>>,

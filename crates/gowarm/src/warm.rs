@@ -265,6 +265,12 @@ async fn warm_module(ctx: Arc<Ctx>, item: ModuleItem) -> ItemResult {
 
     if item.tree_cold {
         let Some(h1) = item.needed.h1.clone() else {
+            // analyze only marks a tree cold when go.sum has its hash; guard anyway.
+            ctx.fail(
+                m.to_string(),
+                None,
+                "go.sum has no hash for its tree".into(),
+            );
             return ItemResult::Failed;
         };
         let label = m.to_string();
