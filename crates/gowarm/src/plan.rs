@@ -136,7 +136,7 @@ pub async fn detect(
         };
         if item.is_cold() {
             for s in sources {
-                match s.has_module(&needed.module).await {
+                match s.has_module(&needed.module, item.tree_cold).await {
                     Some(true) => {
                         item.source = Some(s.name().to_string());
                         break;

@@ -82,6 +82,15 @@ fn empty_pod_warms_from_baked_dir_and_builds_with_zero_compiles() {
             "{want} not cold in {cold:?}"
         );
     }
+    let unplanned: Vec<String> = plan
+        .cold_modules()
+        .filter(|m| m.source.is_none())
+        .map(|m| m.module().to_string())
+        .collect();
+    assert!(
+        unplanned.is_empty(),
+        "the baked dir has these, detect must say so: {unplanned:?}"
+    );
     assert!(plan.entries.diffs.is_empty(), "{:?}", plan.entries.diffs);
     assert!(plan.entries.skipped.is_none());
     // `go env -json` (which detect runs) itself caches a few tool-ID entries, so a handful

@@ -121,8 +121,12 @@ impl Source for DirSource {
         self.trusted
     }
 
-    async fn has_module(&self, m: &ModuleVersion) -> Option<bool> {
-        Some(self.tree(m).is_some() || matches!(self.download_file(m, "zip"), Ok(Some(_))))
+    async fn has_module(&self, m: &ModuleVersion, tree: bool) -> Option<bool> {
+        Some(if tree {
+            self.tree(m).is_some() || matches!(self.download_file(m, "zip"), Ok(Some(_)))
+        } else {
+            matches!(self.download_file(m, "mod"), Ok(Some(_)))
+        })
     }
 
     async fn gomod(&self, m: &ModuleVersion) -> Fetch<Vec<u8>> {

@@ -217,9 +217,10 @@ impl Source for GoproxySource {
         self.trusted
     }
 
-    async fn has_module(&self, m: &ModuleVersion) -> Option<bool> {
+    async fn has_module(&self, m: &ModuleVersion, tree: bool) -> Option<bool> {
+        let ext = if tree { "zip" } else { "mod" };
         match &self.base {
-            Base::File(root) => Some(root.join(Self::rel(m, "zip").ok()?).is_file()),
+            Base::File(root) => Some(root.join(Self::rel(m, ext).ok()?).is_file()),
             Base::Http { .. } => None,
         }
     }

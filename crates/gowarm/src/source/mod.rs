@@ -88,9 +88,9 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     /// May this source supply build-cache action entries, which cannot be verified by content?
     fn trusted(&self) -> bool;
 
-    /// Whether the source has the module, when it can tell without fetching (`None`: only a
-    /// fetch can tell). Used for planning only.
-    async fn has_module(&self, _m: &ModuleVersion) -> Option<bool> {
+    /// Whether the source has the module's tree (`tree`) or else its `.mod`, when it can
+    /// tell without fetching (`None`: only a fetch can tell). Used for planning only.
+    async fn has_module(&self, _m: &ModuleVersion, _tree: bool) -> Option<bool> {
         None
     }
 
