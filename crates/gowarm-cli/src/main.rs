@@ -23,6 +23,8 @@ mod exit {
     pub const INCOMPLETE: u8 = 4;
     /// warm: modules installed, build-cache entries skipped (BuildProfile mismatch).
     pub const PROFILE_MISMATCH: u8 = 5;
+    /// verify: the build-cache hit ratio is below --min-hit-ratio.
+    pub const BELOW_RATIO: u8 = 6;
 }
 
 const AFTER_HELP: &str = "\
@@ -34,6 +36,7 @@ Exit codes:
   4  warm: some required items could not be fetched or verified from any source
   5  warm: modules warm, build-cache entries skipped because the warm cache's BuildProfile
      cannot hit here (the message says which field differs and how to fix it)
+  6  verify: the build-cache hit ratio is below --min-hit-ratio
 
 Sources (--from, tried in the order given, per item):
   /mnt/warm  or  dir:/mnt/warm        a warm cache directory (go-mod/, go-build/, manifest)
@@ -87,6 +90,12 @@ enum Command {
         after_help = "Examples:\n  gowarm bake ./programs/aws ./programs/gcp --out /tmp/merged-cache --from https://proxy.golang.org\n\nThe bake builds under the GOMODCACHE/GOCACHE paths the pods will use: without -trimpath, Go's\nbuild-cache keys contain the module cache path, so bake and pod must agree (GOFLAGS=-trimpath\nmakes the cache path-independent)."
     )]
     Bake(BakeArgs),
+    /// Prove the build cache hits: build a module offline (`go build -x ./...`) and report
+    /// the share of packages served from GOCACHE and which were compiled.
+    #[command(
+        after_help = "Examples:\n  gowarm verify ./program                  # fails unless every package hits\n  gowarm verify ./program --min-hit-ratio 0.9 --json\n\nExit code 0 at or above the ratio, 6 below it. The build fills the cache with what it compiled."
+    )]
+    Verify(VerifyArgs),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -127,6 +136,23 @@ struct BakeArgs {
     /// Items fetched and installed at once.
     #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The module directory (the one with go.mod).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Lowest acceptable share of packages served from the build cache (0.0 to 1.0).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_ratio)]
+    min_hit_ratio: f64,
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0.0 to 1.0")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,6 +318,34 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 }
             }
             Ok(exit::OK)
+        }
+        Command::Verify(v) => {
+            let cfg = load_config(&cli, &[])?;
+            let engine = Engine::new(cfg)?;
+            let report = engine.verify(&absolute(&v.dir)?)?;
+            if cli.json {
+                println!("{}", to_json(&report));
+            } else {
+                println!(
+                    "{}: {:.1}% of {} packages from the build cache ({} compiled) in {:.1}s",
+                    report.dir.display(),
+                    report.hit_ratio * 100.0,
+                    report.packages,
+                    report.compiled.len(),
+                    report.build_ms as f64 / 1000.0
+                );
+                for p in report.compiled.iter().take(30) {
+                    println!("  compiled {p}");
+                }
+                if report.compiled.len() > 30 {
+                    println!("  … {} more (see --json)", report.compiled.len() - 30);
+                }
+            }
+            Ok(if report.hit_ratio + 1e-9 >= v.min_hit_ratio {
+                exit::OK
+            } else {
+                exit::BELOW_RATIO
+            })
         }
         Command::Config(ConfigCommand::Show) => {
             let cfg = load_config(&cli, &[])?;

@@ -85,6 +85,9 @@ fn bake_detect_warm_detect_with_exit_codes_and_json() {
 
     let o = gowarm(&env, &["detect", prog, "--from", &from]);
     assert_eq!(code(&o), 0, "warm must exit 0: {}", text(&o.stdout));
+    let o = gowarm(&env, &["verify", prog]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(text(&o.stdout).contains("100.0%"), "{}", text(&o.stdout));
 
     // A pod with another GOMODCACHE and no -trimpath: modules yes, entries no, exit 5.
     let other = TempGoDirs::new().expect("other pod");
@@ -95,6 +98,11 @@ fn bake_detect_warm_detect_with_exit_codes_and_json() {
         "{}",
         text(&o.stdout)
     );
+    // And verify says the build cache does not serve this pod.
+    let o = gowarm(&GoEnv::new(&*other), &["verify", prog, "--json"]);
+    assert_eq!(code(&o), 6, "{}{}", text(&o.stdout), text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("verify --json");
+    assert!(v["hit_ratio"].as_f64().unwrap_or(1.0) < 1.0, "{v}");
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub mod profile;
 pub mod report;
 pub mod scratch;
 pub mod source;
+pub mod verify;
 pub mod warm;
 
 pub use bake::{BakeReport, BakeRequest};
@@ -27,4 +28,5 @@ pub use plan::Plan;
 pub use profile::BuildProfile;
 pub use report::{Outcome, Report};
 pub use source::Source;
+pub use verify::VerifyReport;
 pub use warm::{Phase, Progress};

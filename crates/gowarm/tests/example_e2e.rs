@@ -101,6 +101,18 @@ fn mismatching_tree_falls_through_to_the_next_source() {
         .state(&widgets())
         .expect("state");
     assert!(matches!(state.tree, TreeState::Complete { .. }));
+
+    // Modules only (the pod's GOMODCACHE differs from the bake's): verify builds, and names
+    // the misses.
+    let v = engine.verify(&b.program).expect("verify");
+    assert!(v.hit_ratio < 0.5, "{v:?}");
+    for pkg in ["example.com/greet", "example.com/BigCo/widgets", "fmt"] {
+        assert!(
+            v.compiled.iter().any(|c| c == pkg),
+            "{pkg} not in {:?}",
+            v.compiled
+        );
+    }
 }
 
 #[test]
@@ -359,6 +371,9 @@ fn with_trimpath_on_both_sides_another_gomodcache_path_still_hits() {
     )
     .expect("go build");
     assert_eq!(run.compiles, 0, "{}", run.stderr);
+    let v = engine.verify(&b.program).expect("verify");
+    assert_eq!((v.hit_ratio, v.compiled.len()), (1.0, 0), "{v:?}");
+    assert!(v.packages > 10, "{v:?}");
 
     // The same cache is useless without -trimpath, and the guard says so.
     let plain = TempGoDirs::new().expect("pod");
