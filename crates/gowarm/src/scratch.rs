@@ -2,22 +2,30 @@
 //! warms left behind.
 //!
 //! Each warm holds an exclusive `flock` on `<scratch>/.lock` while it runs; a scratch
-//! directory whose lock can be taken belongs to a dead process and is removed.
+//! directory whose lock can be taken belongs to a dead process and is removed. The
+//! directory is made under a name the sweep ignores and renamed into the swept namespace
+//! only once its lock is held (a `flock` follows the inode through the rename), so a
+//! concurrent warm never sees a live scratch directory without its lock.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use fs4::fs_std::FileExt;
 
 use crate::error::{Error, Result};
 
 const PREFIX: &str = "gowarm-tmp-";
+const NEW_PREFIX: &str = ".gowarm-new-";
 const LOCK: &str = ".lock";
+/// A directory of the sweep's namespace without a lock, or a half-made one, older than
+/// this was left by a process killed while making it.
+const STALE: Duration = Duration::from_secs(3600);
 
 /// A locked scratch directory, removed on drop.
 #[derive(Debug)]
 pub struct Scratch {
-    dir: tempfile::TempDir,
+    path: PathBuf,
     _lock: File,
 }
 
@@ -27,38 +35,69 @@ impl Scratch {
     pub fn create(parent: &Path) -> Result<Scratch> {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
         remove_abandoned(parent);
-        let dir = tempfile::Builder::new()
-            .prefix(PREFIX)
+        let made = tempfile::Builder::new()
+            .prefix(NEW_PREFIX)
             .tempdir_in(parent)
             .map_err(|e| Error::io("creating a scratch directory in", parent, e))?;
-        let lock_path = dir.path().join(LOCK);
+        let lock_path = made.path().join(LOCK);
         let lock = File::create(&lock_path).map_err(|e| Error::io("creating", &lock_path, e))?;
         FileExt::lock_exclusive(&lock).map_err(|e| Error::io("locking", &lock_path, e))?;
-        Ok(Scratch { dir, _lock: lock })
+        let suffix = made
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(NEW_PREFIX))
+            .unwrap_or("x")
+            .to_string();
+        let path = parent.join(format!("{PREFIX}{suffix}"));
+        std::fs::rename(made.path(), &path)
+            .map_err(|e| Error::io("renaming into place", &path, e))?;
+        // The TempDir no longer owns anything at its old path; Scratch's Drop removes `path`.
+        let _ = made.keep();
+        Ok(Scratch { path, _lock: lock })
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.path
     }
 }
 
-/// Removes scratch directories under `parent` whose lock nobody holds (best effort).
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            tracing::warn!(dir = %self.path.display(), "cannot remove scratch directory: {e}");
+        }
+    }
+}
+
+fn older_than(p: &Path, age: Duration) -> bool {
+    std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| SystemTime::now().duration_since(t).is_ok_and(|d| d > age))
+}
+
+/// Removes scratch directories under `parent` whose warm is gone (best effort).
 fn remove_abandoned(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        if !name.to_string_lossy().starts_with(PREFIX) {
-            continue;
-        }
+        let name = name.to_string_lossy();
         let dir: PathBuf = e.path();
-        let abandoned = match File::open(dir.join(LOCK)) {
-            // Locked by a live warm: leave it. Lockable: its warm died.
-            Ok(f) => matches!(FileExt::try_lock_exclusive(&f), Ok(true)),
-            // No lock file: a warm killed between creating the directory and its lock.
-            Err(_) => true,
+        let abandoned = if name.starts_with(PREFIX) {
+            match File::open(dir.join(LOCK)) {
+                // Locked by a live warm: leave it. Lockable: its warm died.
+                Ok(f) => matches!(FileExt::try_lock_exclusive(&f), Ok(true)),
+                // Never made by `create` (which renames only after locking): old or foreign.
+                Err(_) => older_than(&dir, STALE),
+            }
+        } else if name.starts_with(NEW_PREFIX) {
+            // Killed between making the directory and renaming it.
+            older_than(&dir, STALE)
+        } else {
+            false
         };
         if abandoned {
             match std::fs::remove_dir_all(&dir) {
@@ -86,11 +125,19 @@ mod tests {
         std::fs::write(dead.join("half.zip"), "partial").unwrap();
         let no_lock = parent.path().join(format!("{PREFIX}nolock"));
         std::fs::create_dir(&no_lock).unwrap();
+        let old = filetime::FileTime::from_system_time(SystemTime::now() - 2 * STALE);
+        filetime::set_file_mtime(&no_lock, old).unwrap();
+        let fresh_half_made = parent.path().join(format!("{NEW_PREFIX}fresh"));
+        std::fs::create_dir(&fresh_half_made).unwrap();
         let other = parent.path().join("download");
         std::fs::create_dir(&other).unwrap();
 
         let live = Scratch::create(parent.path()).unwrap();
         assert!(!dead.exists() && !no_lock.exists());
+        assert!(
+            fresh_half_made.exists(),
+            "a scratch being made right now is left alone"
+        );
         assert!(other.exists(), "only scratch directories are touched");
         let second = Scratch::create(parent.path()).unwrap();
         assert!(

@@ -316,15 +316,18 @@ fn warm_copies_old_entries_with_fresh_mtimes_and_trim_txt_then_builds_with_zero_
 }
 
 #[test]
-fn concurrent_warms_of_one_pod_both_succeed() {
+fn concurrent_warms_of_one_pod_all_succeed() {
     let b = baked();
     let pod = TempGoDirs::new().expect("pod");
     let env = GoEnv::new(&*pod);
     let sources = [dir(&b.warm)];
+    // Two engines (two processes' worth) and six threads sharing a third, all at once.
+    let shared = common::engine(&env, &sources);
     let reports: Vec<_> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..2)
+        let mut hs: Vec<_> = (0..2)
             .map(|_| s.spawn(|| common::engine(&env, &sources).warm(&b.program, None)))
             .collect();
+        hs.extend((0..6).map(|_| s.spawn(|| shared.warm(&b.program, None))));
         hs.into_iter().map(|h| h.join().expect("thread")).collect()
     });
     for r in reports {
