@@ -99,6 +99,9 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Inspect a warm cache's Manifest.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +156,18 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("{s:?} is not a number from 0.0 to 1.0")),
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum ManifestCommand {
+    /// Print a warm cache's profile, warm sets, module and entry counts and sizes.
+    #[command(
+        after_help = "Examples:\n  gowarm manifest show /mnt/warm\n  gowarm manifest show /mnt/warm/gowarm-manifest.json --json"
+    )]
+    Show {
+        /// A warm cache directory, or its gowarm-manifest.json.
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +362,20 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 exit::BELOW_RATIO
             })
         }
+        Command::Manifest(ManifestCommand::Show { path }) => {
+            let file = if path.is_dir() {
+                path.join(gowarm::manifest::MANIFEST_FILE)
+            } else {
+                path.clone()
+            };
+            let summary = gowarm::Manifest::read(&file)?.summary();
+            if cli.json {
+                println!("{}", to_json(&summary));
+            } else {
+                print!("{}", describe_manifest(&file, &summary));
+            }
+            Ok(exit::OK)
+        }
         Command::Config(ConfigCommand::Show) => {
             let cfg = load_config(&cli, &[])?;
             if cli.json {
@@ -361,6 +390,57 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+fn describe_manifest(file: &std::path::Path, m: &gowarm::manifest::Summary) -> String {
+    use gowarm::report::human_bytes;
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let p = &m.profile;
+    let _ = writeln!(
+        s,
+        "{} (written by {} at unix {})",
+        file.display(),
+        m.created_by,
+        m.created_at
+    );
+    let _ = writeln!(
+        s,
+        "  profile: {} {}/{} cgo={} trimpath={} GOMODCACHE={} flags=[{}] GOEXPERIMENT={}",
+        p.go_version,
+        p.goos,
+        p.goarch,
+        p.cgo_enabled,
+        p.trimpath,
+        p.gomodcache.display(),
+        p.build_flags.join(" "),
+        p.goexperiment
+    );
+    let _ = writeln!(
+        s,
+        "  modules: {} ({} trees, {})",
+        m.modules,
+        m.module_trees,
+        human_bytes(m.module_bytes)
+    );
+    let _ = writeln!(
+        s,
+        "  build cache: {} entries, {}",
+        m.entries,
+        human_bytes(m.entry_bytes)
+    );
+    for set in &m.warm_sets {
+        let _ = writeln!(
+            s,
+            "  warm set {:?}: {} targets",
+            set.name,
+            set.targets.len()
+        );
+        for t in &set.targets {
+            let _ = writeln!(s, "    {} ({})", t.module, t.dir.display());
+        }
+    }
+    s
 }
 
 fn describe_plan(plan: &Plan) -> String {

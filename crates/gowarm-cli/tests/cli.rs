@@ -61,6 +61,17 @@ fn bake_detect_warm_detect_with_exit_codes_and_json() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("baked"), "{}", text(&o.stdout));
     assert!(warm.join("gowarm-manifest.json").is_file());
+    let o = gowarm(&env, &["manifest", "show", warm_s]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for want in [
+        "go1.25.5",
+        "modules: 3 (3 trees",
+        "warm set \"all\": 1 targets",
+        "example.com/program",
+    ] {
+        assert!(out.contains(want), "manifest show lacks {want:?}:\n{out}");
+    }
 
     // A new pod at the same paths.
     gowarm_testkit::make_tree_writable(&pod.gomodcache);

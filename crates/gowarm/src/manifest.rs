@@ -76,7 +76,45 @@ pub struct EntryRecord {
     pub size: u64,
 }
 
+/// A Manifest in brief: what `gowarm manifest show` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// The gowarm that wrote it and when (unix seconds).
+    pub created_by: String,
+    /// When it was written (unix seconds).
+    pub created_at: u64,
+    /// The profile its build-cache entries need.
+    pub profile: BuildProfile,
+    /// Per warm set: name, targets.
+    pub warm_sets: Vec<WarmSet>,
+    /// Module versions (trees and `.mod`-only).
+    pub modules: u64,
+    /// Module versions with a tree.
+    pub module_trees: u64,
+    /// Bytes of module trees.
+    pub module_bytes: u64,
+    /// Build-cache entries.
+    pub entries: u64,
+    /// Bytes of build-cache entries (outputs + 175-byte action entries).
+    pub entry_bytes: u64,
+}
+
 impl Manifest {
+    /// The manifest in brief.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            created_by: self.created_by.clone(),
+            created_at: self.created_at,
+            profile: self.profile.clone(),
+            warm_sets: self.warm_sets.clone(),
+            modules: self.modules.len() as u64,
+            module_trees: self.modules.iter().filter(|m| m.h1.is_some()).count() as u64,
+            module_bytes: self.module_bytes(),
+            entries: self.entries.len() as u64,
+            entry_bytes: self.entry_bytes(),
+        }
+    }
+
     /// Reads the manifest at `path`.
     pub fn read(path: &Path) -> Result<Manifest> {
         let data = std::fs::read(path).map_err(|e| Error::io("reading manifest", path, e))?;
