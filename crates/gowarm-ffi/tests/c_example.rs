@@ -1,0 +1,94 @@
+//! `examples/c/warm.c`, compiled with the system C compiler against `libgowarm_ffi.a` and the
+//! committed header, warms the embedded example.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{json, Example};
+
+/// The staticlib C links against.
+///
+/// `cargo test` builds this crate's library with all its crate types, so a current
+/// `libgowarm_ffi.a` sits beside the test executable in `target/<profile>/deps/`. That layout is
+/// cargo's, not a promise, hence the fallback to a nested `cargo build`. The nested build
+/// is not the first choice: it resolves features without dev-dependencies, so it and
+/// `cargo test` rebuild this crate for each other every run (about a minute on 2 cores).
+fn staticlib() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    if let Some(lib) = exe.parent().map(|deps| deps.join("libgowarm_ffi.a")) {
+        if lib.is_file() {
+            return lib;
+        }
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "-p", "gowarm-ffi", "--lib"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build -p gowarm-ffi failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lib = gowarm_testkit::target_dir().join("debug/libgowarm_ffi.a");
+    assert!(
+        lib.is_file(),
+        "{} is missing after cargo build",
+        lib.display()
+    );
+    lib
+}
+
+#[test]
+fn c_example_warms_the_example_program() {
+    let lib = staticlib();
+    let ex = Example::new();
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let exe = ex.root.path().join("warm");
+    let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let out = Command::new(cc)
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(crate_dir.join("include"))
+        .arg(crate_dir.join("examples/c/warm.c"))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "cc failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let config = ex.root.path().join("gowarm.toml");
+    std::fs::write(&config, ex.toml()).expect("write gowarm.toml");
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&config).arg(&ex.program);
+    // gowarm_engine_new_from_file applies GOWARM_* overrides (Config::load); the
+    // developer's or CI's must not point this pod's caches elsewhere.
+    for var in [
+        "GOWARM_CONFIG",
+        "GOWARM_GO",
+        "GOWARM_GOMODCACHE",
+        "GOWARM_GOCACHE",
+        "GOWARM_JOBS",
+        "GOWARM_BUILD_CACHE",
+        "GOWARM_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    let run = cmd.output().expect("run the C example");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(json(&stdout)["outcome"], "warm", "{stdout}");
+    assert!(stderr.contains("progress modules:"), "{stderr}");
+}
