@@ -6,41 +6,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{json, Example};
-
-/// The staticlib C links against.
-///
-/// `cargo test` builds this crate's library with all its crate types, so a current
-/// `libgowarm_ffi.a` sits beside the test executable in `target/<profile>/deps/`. That layout is
-/// cargo's, not a promise, hence the fallback to a nested `cargo build`. The nested build
-/// is not the first choice: it resolves features without dev-dependencies, so it and
-/// `cargo test` rebuild this crate for each other every run (about a minute on 2 cores).
-fn staticlib() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    if let Some(lib) = exe.parent().map(|deps| deps.join("libgowarm_ffi.a")) {
-        if lib.is_file() {
-            return lib;
-        }
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "-p", "gowarm-ffi", "--lib"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build -p gowarm-ffi failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lib = gowarm_testkit::target_dir().join("debug/libgowarm_ffi.a");
-    assert!(
-        lib.is_file(),
-        "{} is missing after cargo build",
-        lib.display()
-    );
-    lib
-}
+use common::{json, staticlib, Example};
 
 #[test]
 fn c_example_warms_the_example_program() {

@@ -5,6 +5,7 @@
 
 use std::ffi::{c_char, CStr, CString};
 use std::path::PathBuf;
+use std::process::Command;
 
 use gowarm_ffi::{
     gowarm_engine, gowarm_engine_free, gowarm_engine_new_from_toml, gowarm_string_free,
@@ -62,7 +63,7 @@ impl Example {
 }
 
 /// A TOML basic string: JSON's string escapes are a subset of TOML's.
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("a string encodes")
 }
 
@@ -115,4 +116,38 @@ pub unsafe fn take(s: *mut c_char) -> Option<String> {
 /// Parses JSON that gowarm returned.
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// The staticlib C and cgo link against.
+///
+/// `cargo test` builds this crate's library with all its crate types, so a current
+/// `libgowarm_ffi.a` sits beside the test executable in `target/<profile>/deps/`. That layout is
+/// cargo's, not a promise, hence the fallback to a nested `cargo build`. The nested build
+/// is not the first choice: it resolves features without dev-dependencies, so it and
+/// `cargo test` rebuild this crate for each other every run (about a minute on 2 cores).
+pub fn staticlib() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    if let Some(lib) = exe.parent().map(|deps| deps.join("libgowarm_ffi.a")) {
+        if lib.is_file() {
+            return lib;
+        }
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "-p", "gowarm-ffi", "--lib"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build -p gowarm-ffi failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lib = gowarm_testkit::target_dir().join("debug/libgowarm_ffi.a");
+    assert!(
+        lib.is_file(),
+        "{} is missing after cargo build",
+        lib.display()
+    );
+    lib
 }

@@ -1,0 +1,3 @@
+module github.com/gowarm/gowarm/crates/gowarm-ffi/go
+
+go 1.22
