@@ -26,7 +26,7 @@ struct Args {
     /// instead of the small embedded example.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "30")]
     sdk: Option<usize>,
-    /// Working directory (default: <workspace>/.demo); emptied first.
+    /// Working directory (default: `<workspace>/.demo`); emptied first.
     #[arg(long)]
     work: Option<PathBuf>,
     /// Repeat the tar / warm / first-build measurements this many times (medians).
