@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{quote, staticlib, Example};
+use common::{config_toml, quote, staticlib, Example};
 use gowarm::config::{Config, SourceConfig};
 use gowarm::{BakeRequest, Engine};
 use gowarm_testkit::{go_binary, go_build, make_tree_writable, GoDirs, GoEnv, TempGoDirs};
@@ -40,22 +40,6 @@ fn bake(ex: &Example, runtime: &GoDirs, warm: &Path) {
             std::fs::remove_dir_all(cache).expect("empty a runtime cache");
         }
     }
-}
-
-/// gowarm.toml for the Go test: the runtime's isolated environment, the warm cache as the
-/// only source.
-fn toml(runtime: &GoDirs, warm: &Path) -> String {
-    let env: Vec<String> = GoEnv::new(runtime)
-        .vars()
-        .into_iter()
-        .map(|(k, v)| format!("{} = {}", quote(&k), quote(&v)))
-        .collect();
-    format!(
-        "[go]\nbinary = {}\nenv = {{ {} }}\n\n[[source]]\nkind = \"dir\"\npath = {}\n",
-        quote(&go_binary().display().to_string()),
-        env.join(", "),
-        quote(&warm.display().to_string()),
-    )
 }
 
 /// `go <args>` in the package directory with cgo on, linking the staticlib in `libdir`, and
@@ -114,7 +98,16 @@ fn go_package_is_formatted_and_vetted_and_its_tests_pass() {
 
     let (test, text) = output(
         go_in_package(&gotest_dirs, libdir, &["test", "-count=1", "-v", "./..."])
-            .env("GOWARM_TEST_CONFIG", toml(&runtime, &warm))
+            .env(
+                "GOWARM_TEST_CONFIG",
+                config_toml(
+                    &runtime,
+                    &format!(
+                        "kind = \"dir\"\npath = {}",
+                        quote(&warm.display().to_string())
+                    ),
+                ),
+            )
             .env("GOWARM_TEST_PROGRAM", &ex.program),
         "go test",
     );

@@ -43,16 +43,9 @@ impl Example {
 
     /// gowarm.toml for this pod: the test's Go, its isolated environment, the proxy.
     pub fn toml(&self) -> String {
-        let env: Vec<String> = GoEnv::new(&self.dirs)
-            .vars()
-            .into_iter()
-            .map(|(k, v)| format!("{} = {}", quote(&k), quote(&v)))
-            .collect();
-        format!(
-            "[go]\nbinary = {}\nenv = {{ {} }}\n\n[[source]]\nkind = \"goproxy\"\nurl = {}\n",
-            quote(&go_binary().display().to_string()),
-            env.join(", "),
-            quote(&self.proxy.url()),
+        config_toml(
+            &self.dirs,
+            &format!("kind = \"goproxy\"\nurl = {}", quote(&self.proxy.url())),
         )
     }
 
@@ -65,6 +58,33 @@ impl Example {
 /// A TOML basic string: JSON's string escapes are a subset of TOML's.
 pub fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("a string encodes")
+}
+
+/// gowarm.toml whose `go` commands see exactly the isolated environment of `dirs`, with one
+/// `[[source]]` whose body (keys) is `source`.
+pub fn config_toml(dirs: &gowarm_testkit::GoDirs, source: &str) -> String {
+    let env: Vec<String> = GoEnv::new(dirs)
+        .vars()
+        .into_iter()
+        .map(|(k, v)| format!("{} = {}", quote(&k), quote(&v)))
+        .collect();
+    format!(
+        "[go]\nbinary = {}\nenv = {{ {} }}\n\n[[source]]\n{source}\n",
+        quote(&go_binary().display().to_string()),
+        env.join(", "),
+    )
+}
+
+/// Runs `call` on eight threads at once and returns what each returned.
+#[allow(dead_code)] // used by some of the test binaries that share this module
+pub fn on_eight_threads<T: Send>(call: impl Fn() -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8).map(|_| s.spawn(&call)).collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker did not panic"))
+            .collect()
+    })
 }
 
 /// An engine handle that is freed on drop.
