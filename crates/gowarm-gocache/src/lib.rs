@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod cache;
+pub mod cacheprog;
 mod entry;
 mod error;
 mod id;
