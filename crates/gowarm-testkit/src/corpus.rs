@@ -6,10 +6,11 @@
 //! at the versions served. Versions are the upstream versions Debian packaged; the hashes are
 //! those of these trees (not the upstream go.sum values).
 //!
-//! Zipping and hashing the ~170 MB aws-sdk-go tree takes seconds, so the finished proxy is
-//! cached under `<target>/gowarm-testkit/corpus-<fingerprint>/`, keyed by the recipe and the
-//! sources' names, sizes and mtimes; it is built in a temporary directory and renamed into
-//! place under a file lock, so parallel test processes never see half a proxy.
+//! Zipping and hashing the ~170 MB aws-sdk-go and ~145 MB google-api trees takes about 20
+//! seconds on two cores, so the finished proxy is cached under
+//! `<target>/gowarm-testkit/corpus-<fingerprint>/`, keyed by the recipe and the sources'
+//! names, sizes and mtimes; it is built in a temporary directory and renamed into place under
+//! a file lock, so parallel test processes never see half a proxy.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,7 +28,7 @@ use crate::proxy::{walk_error, write_atomic, ModuleHashes, ProxyDir};
 pub const DEBIAN_GOCODE: &str = "/usr/share/gocode/src";
 
 /// Bump when the way the corpus is built changes, to invalidate cached corpora.
-const RECIPE: &str = "gowarm-testkit debian corpus v1";
+const RECIPE: &str = "gowarm-testkit debian corpus v2";
 
 /// The go line written for sources that have no go.mod.
 const DEFAULT_GO: &str = "1.17";
@@ -39,7 +40,8 @@ struct DebianModule {
     package: &'static str,
 }
 
-/// The corpus: aws-sdk-go v1 and godo with their dependencies, at Debian's upstream versions.
+/// The corpus: aws-sdk-go v1, godo and Google's API client with their dependencies, at
+/// Debian's upstream versions.
 const DEBIAN_MODULES: &[DebianModule] = &[
     DebianModule {
         path: "github.com/aws/aws-sdk-go",
@@ -91,11 +93,92 @@ const DEBIAN_MODULES: &[DebianModule] = &[
         version: "v0.5.9",
         package: "golang-github-google-go-cmp-dev",
     },
+    // Google's API client and what compute/v1, storage/v1, dns/v1 and container/v1 import
+    // (measured with `go list -deps`). Its go.mod asks for newer grpc (v1.40.0), gax-go
+    // (v2.1.1), genproto (2021-11-18) and cloud.google.com/go (v0.97.0) than Debian ships;
+    // these packages build with Debian's (tests/corpus_google.rs proves it). Serving them
+    // also makes godo's and x/oauth2's go.mod require golang/protobuf and appengine.
+    DebianModule {
+        path: "google.golang.org/api",
+        version: "v0.61.0",
+        package: "golang-google-api-dev",
+    },
+    // Debian's golang-google-cloud 0.56.0 ships only compute/metadata, from when it was part
+    // of the cloud.google.com/go module (now a module of its own, which x/oauth2 v0.3.0
+    // requires at v0.2.0): served as cloud.google.com/go v0.56.0 holding that one package.
+    // The rewrite drops x/oauth2's requirement on the unserved metadata module.
+    DebianModule {
+        path: "cloud.google.com/go",
+        version: "v0.56.0",
+        package: "golang-google-cloud-compute-metadata-dev",
+    },
+    // Debian's v2 directory has no go.mod: served with a synthesized one (no requirements).
+    DebianModule {
+        path: "github.com/googleapis/gax-go/v2",
+        version: "v2.0.5",
+        package: "golang-github-googleapis-gax-go-dev",
+    },
+    DebianModule {
+        path: "go.opencensus.io",
+        version: "v0.24.0",
+        package: "golang-go.opencensus-dev",
+    },
+    // Debian's 0.0~git20200121.8c9f03a, at the pseudo-version opencensus's go.mod names.
+    DebianModule {
+        path: "github.com/golang/groupcache",
+        version: "v0.0.0-20200121045136-8c9f03a8e57e",
+        package: "golang-github-golang-groupcache-dev",
+    },
+    DebianModule {
+        path: "google.golang.org/grpc",
+        version: "v1.33.3",
+        package: "golang-google-grpc-dev",
+    },
+    // Debian's 0.0~git20200413.b5235f6: the upstream pseudo-version of that commit.
+    DebianModule {
+        path: "google.golang.org/genproto",
+        version: "v0.0.0-20200413115906-b5235f65be36",
+        package: "golang-google-genproto-dev",
+    },
+    DebianModule {
+        path: "github.com/golang/protobuf",
+        version: "v1.5.2",
+        package: "golang-github-golang-protobuf-1-5-dev",
+    },
+    DebianModule {
+        path: "google.golang.org/protobuf",
+        version: "v1.28.1",
+        package: "golang-google-protobuf-dev",
+    },
+    // Not linked: x/oauth2/google and api's transport/http import it behind the `appengine`
+    // build tag, but `go mod tidy` looks at every tag and fails without it (tried).
+    DebianModule {
+        path: "google.golang.org/appengine",
+        version: "v1.6.7",
+        package: "golang-google-appengine-dev",
+    },
+    // Left out, though Debian ships them (as dependencies of golang-google-api-dev): no
+    // package these programs build imports them, and `go mod tidy` does not ask for them.
+    // golang.org/x/sync (only api's support/bundler), github.com/golang/glog (only grpc's
+    // grpclog/glogger), github.com/stretchr/testify (tests). api v0.61.0 predates
+    // github.com/googleapis/enterprise-certificate-proxy.
 ];
+
+/// Debian packages that add packages to a tree of [`DEBIAN_MODULES`] instead of shipping a
+/// module: (directory under [`DEBIAN_GOCODE`], package). Each changes its module's hash, so
+/// every machine must have it.
+const DEBIAN_EXTRAS: &[(&str, &str)] = &[(
+    "golang.org/x/oauth2/google",
+    "golang-golang-x-oauth2-google-dev",
+)];
 
 /// The Debian packages the corpus is built from (for install scripts and error messages).
 pub fn debian_corpus_packages() -> Vec<&'static str> {
-    DEBIAN_MODULES.iter().map(|m| m.package).collect()
+    DEBIAN_MODULES
+        .iter()
+        .map(|m| m.package)
+        .chain(DEBIAN_EXTRAS.iter().map(|(_, package)| *package))
+        .collect()
 }
 
 /// The modules of the Debian corpus and their go.sum hashes.
@@ -111,6 +194,20 @@ impl Corpus {
     /// The served version of module `path`.
     pub fn module(&self, path: &str) -> Option<&ModuleVersion> {
         self.modules.iter().find(|m| m.path == path)
+    }
+
+    /// The served module providing package `import`: the longest module path that is
+    /// `import` or a `/`-separated prefix of it.
+    pub fn module_providing(&self, import: &str) -> Option<&ModuleVersion> {
+        self.modules
+            .iter()
+            .filter(|m| {
+                import == m.path
+                    || import
+                        .strip_prefix(m.path.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .max_by_key(|m| m.path.len())
     }
 
     /// The go.sum hashes of `m`.
@@ -179,6 +276,12 @@ fn load_or_build() -> Result<Corpus> {
         .iter()
         .map(source_dir)
         .collect::<Result<_>>()?;
+    for (dir, package) in DEBIAN_EXTRAS {
+        let dir = Path::new(DEBIAN_GOCODE).join(dir);
+        if !dir.is_dir() {
+            return Err(TestkitError::MissingSource { path: dir, package });
+        }
+    }
     let key = fingerprint(&sources)?;
     let base = crate::target_dir().join("gowarm-testkit");
     fs::create_dir_all(&base).map_err(TestkitError::io("create directory", &base))?;
@@ -428,12 +531,60 @@ replace github.com/stretchr/objx => github.com/stretchr/objx v0.2.0
 go 1.14
 
 require (
+	github.com/golang/protobuf v1.5.2 // indirect
 	github.com/google/go-querystring v1.1.0
 	golang.org/x/net v0.7.0 // indirect
 	golang.org/x/oauth2 v0.3.0
+	google.golang.org/appengine v1.6.7 // indirect
 )
 "
         );
+    }
+
+    #[test]
+    fn ensure_tools_installs_every_corpus_package() {
+        let script = crate::workspace_root().join("scripts/ensure-tools");
+        let text = fs::read_to_string(&script).unwrap();
+        for p in debian_corpus_packages() {
+            assert!(
+                text.lines().any(|l| l.trim() == p),
+                "{} does not install {p}",
+                script.display()
+            );
+        }
+    }
+
+    #[test]
+    fn module_providing_takes_longest_path_prefix() {
+        let corpus = Corpus {
+            modules: vec![
+                ModuleVersion::new("github.com/googleapis/gax-go", "v1.0.3"),
+                ModuleVersion::new("github.com/googleapis/gax-go/v2", "v2.0.5"),
+                ModuleVersion::new("golang.org/x/net", "v0.7.0"),
+            ],
+            hashes: BTreeMap::new(),
+            cached_proxy: PathBuf::new(),
+        };
+        let path = |i: &str| corpus.module_providing(i).map(|m| m.path.as_str());
+        assert_eq!(
+            path("github.com/googleapis/gax-go/v2"),
+            Some("github.com/googleapis/gax-go/v2")
+        );
+        assert_eq!(
+            path("github.com/googleapis/gax-go/apierror"),
+            Some("github.com/googleapis/gax-go")
+        );
+        assert_eq!(path("golang.org/x/net/http2"), Some("golang.org/x/net"));
+        assert_eq!(path("golang.org/x/network"), None);
+        assert_eq!(path("fmt"), None);
+    }
+
+    #[test]
+    fn module_paths_are_unique() {
+        let mut paths: Vec<&str> = DEBIAN_MODULES.iter().map(|m| m.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), DEBIAN_MODULES.len());
     }
 
     #[test]

@@ -28,8 +28,10 @@ pub use go::{
 };
 pub use gowarm_gomod::ModuleVersion;
 pub use program::{
-    aws_program_imports, go_build, tidy, write_program, BuildRun, AWS_SERVICE_IMPORTS,
-    AWS_SMALL_SERVICE_IMPORTS, GODO_IMPORT, PROGRAM_GO_VERSION,
+    aws_program_imports, go_build, tidy, warm_set, warm_set_programs, write_program,
+    write_warm_set_programs, BuildRun, WarmSetProgram, WarmSetPrograms, WrittenWarmSet,
+    AWS_SERVICE_IMPORTS, AWS_SMALL_SERVICE_IMPORTS, GODO_IMPORT, GOOGLE_API_IMPORTS,
+    PROGRAM_GO_VERSION, WARM_SETS,
 };
 pub use proxy::{ModuleHashes, ProxyDir};
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use gowarm_gomod::ModuleVersion;
 
+use crate::corpus::Corpus;
 use crate::error::{Result, TestkitError};
 use crate::go::{count_compiles, run, GoDirs, GoEnv};
 
@@ -57,6 +58,195 @@ pub const AWS_SMALL_SERVICE_IMPORTS: [&str; 3] = [
     "github.com/aws/aws-sdk-go/service/sqs",
     "github.com/aws/aws-sdk-go/service/sns",
 ];
+
+/// google.golang.org/api packages the Debian corpus is known to build: four service clients
+/// (compute/v1 is by far the largest) and the `option` package every caller needs.
+pub const GOOGLE_API_IMPORTS: [&str; 5] = [
+    "google.golang.org/api/compute/v1",
+    "google.golang.org/api/storage/v1",
+    "google.golang.org/api/dns/v1",
+    "google.golang.org/api/container/v1",
+    "google.golang.org/api/option",
+];
+
+/// The warm sets the corpus provides programs for, in [`warm_set_programs`] order.
+pub const WARM_SETS: [&str; 3] = ["aws", "google", "digitalocean"];
+
+/// One small target program of a warm set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmSetProgram {
+    /// Short name, unique across sets; also its directory name.
+    pub name: &'static str,
+    /// The packages its main.go imports (and so compiles and links).
+    pub imports: Vec<&'static str>,
+}
+
+/// A warm set and its target programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmSetPrograms {
+    /// The set's name, one of [`WARM_SETS`].
+    pub set: &'static str,
+    /// Two or three programs, each linking a different set of packages.
+    pub programs: Vec<WarmSetProgram>,
+}
+
+/// Directories of one warm set's written and tidied programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenWarmSet {
+    /// The set's name, one of [`WARM_SETS`].
+    pub set: &'static str,
+    /// One directory per program, in [`WarmSetPrograms::programs`] order.
+    pub dirs: Vec<PathBuf>,
+}
+
+const AWS_SESSION: &str = "github.com/aws/aws-sdk-go/aws/session";
+
+/// The target programs of every warm set (`aws`, `google`, `digitalocean`), over the Debian
+/// corpus: per set, two or three small programs importing distinct SDK packages.
+pub fn warm_set_programs() -> Vec<WarmSetPrograms> {
+    let program = |name, imports: &[&'static str]| WarmSetProgram {
+        name,
+        imports: imports.to_vec(),
+    };
+    vec![
+        WarmSetPrograms {
+            set: "aws",
+            programs: vec![
+                program(
+                    "aws-s3-ec2-iam",
+                    &[
+                        AWS_SESSION,
+                        "github.com/aws/aws-sdk-go/service/s3",
+                        "github.com/aws/aws-sdk-go/service/ec2",
+                        "github.com/aws/aws-sdk-go/service/iam",
+                    ],
+                ),
+                program(
+                    "aws-sts-dynamodb",
+                    &[
+                        AWS_SESSION,
+                        "github.com/aws/aws-sdk-go/service/sts",
+                        "github.com/aws/aws-sdk-go/service/dynamodb",
+                    ],
+                ),
+            ],
+        },
+        WarmSetPrograms {
+            set: "google",
+            programs: vec![
+                program(
+                    "google-compute",
+                    &[
+                        "google.golang.org/api/compute/v1",
+                        "google.golang.org/api/option",
+                    ],
+                ),
+                program(
+                    "google-storage-dns",
+                    &[
+                        "google.golang.org/api/storage/v1",
+                        "google.golang.org/api/dns/v1",
+                        "google.golang.org/api/option",
+                    ],
+                ),
+            ],
+        },
+        WarmSetPrograms {
+            set: "digitalocean",
+            programs: vec![
+                program("godo-basic", &[GODO_IMPORT]),
+                program(
+                    "godo-oauth2",
+                    &[
+                        GODO_IMPORT,
+                        "github.com/digitalocean/godo/util",
+                        "golang.org/x/oauth2",
+                        "golang.org/x/oauth2/clientcredentials",
+                    ],
+                ),
+            ],
+        },
+    ]
+}
+
+/// The programs of warm set `set` (one of [`WARM_SETS`]), if it exists.
+pub fn warm_set(set: &str) -> Option<WarmSetPrograms> {
+    warm_set_programs().into_iter().find(|s| s.set == set)
+}
+
+impl WarmSetProgram {
+    /// Its module path: `example.com/warm/<name>`.
+    pub fn module(&self) -> String {
+        format!("example.com/warm/{}", self.name)
+    }
+
+    /// The corpus modules providing its imports, each once: what its go.mod requires.
+    pub fn requires(&self, corpus: &Corpus) -> Result<Vec<ModuleVersion>> {
+        let mut out: Vec<ModuleVersion> = Vec::new();
+        for i in &self.imports {
+            let m = corpus
+                .module_providing(i)
+                .ok_or_else(|| TestkitError::BadData {
+                    path: PathBuf::from(crate::DEBIAN_GOCODE).join(i),
+                    message: format!("program {}: no corpus module provides {i}", self.name),
+                })?;
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the program in `dir` ([`write_program`]) and tidies it against the corpus
+    /// proxy at `proxy_url` ([`tidy`]), so it builds offline from there.
+    pub fn write(
+        &self,
+        dir: &Path,
+        corpus: &Corpus,
+        proxy_url: &str,
+        dirs: impl AsRef<GoDirs>,
+    ) -> Result<()> {
+        write_program(dir, &self.module(), &self.requires(corpus)?, &self.imports)?;
+        tidy(dir, proxy_url, dirs)
+    }
+}
+
+impl WarmSetPrograms {
+    /// Writes and tidies every program under `<root>/<set>/<name>`; returns the directories
+    /// in [`WarmSetPrograms::programs`] order.
+    pub fn write(
+        &self,
+        root: &Path,
+        corpus: &Corpus,
+        proxy_url: &str,
+        dirs: impl AsRef<GoDirs>,
+    ) -> Result<WrittenWarmSet> {
+        let mut out = Vec::new();
+        for p in &self.programs {
+            let dir = root.join(self.set).join(p.name);
+            p.write(&dir, corpus, proxy_url, dirs.as_ref())?;
+            out.push(dir);
+        }
+        Ok(WrittenWarmSet {
+            set: self.set,
+            dirs: out,
+        })
+    }
+}
+
+/// Writes and tidies the programs of every warm set under `<root>/<set>/<name>` against the
+/// corpus proxy at `proxy_url`; returns their directories grouped by set.
+pub fn write_warm_set_programs(
+    root: &Path,
+    corpus: &Corpus,
+    proxy_url: &str,
+    dirs: impl AsRef<GoDirs>,
+) -> Result<Vec<WrittenWarmSet>> {
+    warm_set_programs()
+        .iter()
+        .map(|s| s.write(root, corpus, proxy_url, dirs.as_ref()))
+        .collect()
+}
 
 /// The first `n` of [`AWS_SERVICE_IMPORTS`]. Panics if `n` exceeds 30.
 pub fn aws_program_imports(n: usize) -> Vec<&'static str> {
@@ -206,8 +396,43 @@ mod tests {
     }
 
     #[test]
+    fn warm_sets_have_two_or_three_distinct_programs() {
+        let sets = warm_set_programs();
+        let names: Vec<&str> = sets.iter().map(|s| s.set).collect();
+        assert_eq!(names, WARM_SETS);
+        let mut programs = std::collections::BTreeSet::new();
+        for s in &sets {
+            assert!((2..=3).contains(&s.programs.len()), "{}", s.set);
+            let mut import_sets = std::collections::BTreeSet::new();
+            for p in &s.programs {
+                assert!(programs.insert(p.name), "{} twice", p.name);
+                assert!(!p.imports.is_empty(), "{}", p.name);
+                let mut imports = p.imports.clone();
+                imports.sort_unstable();
+                assert!(import_sets.insert(imports), "{} repeats a program", p.name);
+            }
+            assert_eq!(warm_set(s.set).as_ref(), Some(s));
+        }
+        assert_eq!(warm_set("azure"), None);
+        assert_eq!(
+            sets[0].programs[0].module(),
+            "example.com/warm/aws-s3-ec2-iam"
+        );
+    }
+
+    #[test]
     fn services_exist_in_debian_tree() {
-        for i in AWS_SERVICE_IMPORTS.iter().chain(&AWS_SMALL_SERVICE_IMPORTS) {
+        let warm_imports: Vec<&str> = warm_set_programs()
+            .into_iter()
+            .flat_map(|s| s.programs)
+            .flat_map(|p| p.imports)
+            .collect();
+        for i in AWS_SERVICE_IMPORTS
+            .iter()
+            .chain(&AWS_SMALL_SERVICE_IMPORTS)
+            .chain(&GOOGLE_API_IMPORTS)
+            .chain(&warm_imports)
+        {
             let dir = Path::new(crate::DEBIAN_GOCODE).join(i);
             assert!(dir.is_dir(), "{} is missing", dir.display());
             let has_go = fs::read_dir(&dir)

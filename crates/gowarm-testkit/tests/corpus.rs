@@ -1,11 +1,11 @@
-//! The Debian corpus builds, and a real aws-sdk-go + godo program builds against it
-//! offline, cold and then fully warm.
+//! The Debian corpus builds, a real aws-sdk-go + godo program builds against it offline,
+//! cold and then fully warm, and every warm-set program resolves against it.
 
 use std::time::Instant;
 
 use gowarm_testkit::{
-    debian_corpus, go_build, tidy, write_program, GoEnv, ModuleVersion, ProxyDir, TempGoDirs,
-    AWS_SMALL_SERVICE_IMPORTS, GODO_IMPORT,
+    debian_corpus, go_build, run, tidy, warm_set_programs, write_program, write_warm_set_programs,
+    GoEnv, ModuleVersion, ProxyDir, TempGoDirs, AWS_SMALL_SERVICE_IMPORTS, GODO_IMPORT, WARM_SETS,
 };
 
 #[test]
@@ -68,4 +68,54 @@ fn aws_and_godo_program_builds_cold_then_warm() {
     );
     assert_eq!(warm.compiles, 0, "warm build compiled:\n{}", warm.stderr);
     assert!(warm.binary.is_file());
+}
+
+#[test]
+fn every_warm_set_program_resolves_offline() {
+    let mut proxy = ProxyDir::temp().unwrap();
+    let corpus = debian_corpus(&mut proxy).unwrap();
+    let dirs = TempGoDirs::new().unwrap();
+    let t = Instant::now();
+    let written =
+        write_warm_set_programs(&dirs.root().join("src"), &corpus, &proxy.url(), &dirs).unwrap();
+    eprintln!("warm-set programs written and tidied in {:?}", t.elapsed());
+    let sets: Vec<&str> = written.iter().map(|w| w.set).collect();
+    assert_eq!(sets, WARM_SETS);
+    // Offline now: every package each program imports resolves from the module cache alone.
+    let env = GoEnv::new(&dirs).goflags("-mod=readonly");
+    for (set, w) in warm_set_programs().iter().zip(&written) {
+        assert_eq!(set.programs.len(), w.dirs.len());
+        for (p, dir) in set.programs.iter().zip(&w.dirs) {
+            assert!(
+                dir.ends_with(format!("{}/{}", set.set, p.name)),
+                "{}",
+                dir.display()
+            );
+            let gomod = std::fs::read_to_string(dir.join("go.mod")).unwrap();
+            assert!(
+                gomod.starts_with(&format!("module {}\n", p.module())),
+                "{gomod}"
+            );
+            for m in p.requires(&corpus).unwrap() {
+                // `require p v` alone, or `\tp v` in a block.
+                let want = format!("{} {}", m.path, m.version);
+                assert!(
+                    gomod
+                        .lines()
+                        .any(|l| l.trim_start_matches("require").trim() == want),
+                    "{}: go.mod lacks {m}:\n{gomod}",
+                    p.name
+                );
+            }
+            let out = run(env
+                .command(["list", "-deps", "-f", "{{.ImportPath}}", "."])
+                .current_dir(dir))
+            .unwrap();
+            let deps = String::from_utf8_lossy(&out.stdout).into_owned();
+            for i in &p.imports {
+                assert!(deps.lines().any(|l| l == *i), "{}: {i} not listed", p.name);
+            }
+            eprintln!("{}/{}: {} packages", set.set, p.name, deps.lines().count());
+        }
+    }
 }
