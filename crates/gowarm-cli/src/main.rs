@@ -8,8 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use gowarm::bake::SetAction;
 use gowarm::config::{BuildCacheMode, SourceConfig};
-use gowarm::{BakeRequest, Config, Engine, Outcome, Plan};
+use gowarm::record::CacheProg;
+use gowarm::{BakeRequest, Config, Engine, Outcome, Plan, SetChoice};
 
 /// Exit codes, documented in `--help` and docs/cli.md.
 mod exit {
@@ -102,16 +104,49 @@ enum Command {
     /// Inspect a warm cache's Manifest.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// The GOCACHEPROG server bake runs `go` with (started by go, not by hand).
+    #[command(hide = true)]
+    Cacheprog {
+        /// The build cache to serve.
+        #[arg(long, value_name = "DIR")]
+        gocache: PathBuf,
+        /// Append the entries go reads and writes here.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
 struct Target {
-    /// The module directory (the one with go.mod).
-    #[arg(default_value = ".")]
-    dir: PathBuf,
+    /// The module directory (the one with go.mod; default: the current directory, or
+    /// none when --set is given).
+    dir: Option<PathBuf>,
     /// A source, tried in the order given; replaces the configured [[source]] list.
     #[arg(long = "from", value_name = "SOURCE")]
     from: Vec<String>,
+    /// Take the build-cache entries of these warm sets (comma-separated) instead of the
+    /// ones chosen from go.mod; without a directory, warm just these sets.
+    #[arg(long = "set", value_name = "NAMES", value_delimiter = ',')]
+    sets: Vec<String>,
+}
+
+impl Target {
+    /// The module directory, or None for a warm-set request.
+    fn dir(&self) -> gowarm::Result<Option<PathBuf>> {
+        match (&self.dir, self.sets.is_empty()) {
+            (Some(d), _) => absolute(d).map(Some),
+            (None, true) => absolute(std::path::Path::new(".")).map(Some),
+            (None, false) => Ok(None),
+        }
+    }
+
+    fn choice(&self) -> SetChoice {
+        if self.sets.is_empty() {
+            SetChoice::Auto
+        } else {
+            SetChoice::Named(self.sets.clone())
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -128,11 +163,18 @@ struct WarmArgs {
 
 #[derive(Debug, Args)]
 struct BakeArgs {
-    /// Module directories to build (default: [bake] targets).
+    /// Module directories to build as one warm set `all` (default: the [[bake.set]]s).
     targets: Vec<PathBuf>,
     /// The warm cache directory to write (default: [bake] out).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// The previous bake's output, for an incremental bake (default: [bake] previous,
+    /// else --out itself).
+    #[arg(long, value_name = "DIR")]
+    previous: Option<PathBuf>,
+    /// Fail at once if another bake is writing the same output (default: wait for it).
+    #[arg(long)]
+    no_wait: bool,
     /// Upstream source (usually a module proxy), tried in order.
     #[arg(long = "from", value_name = "SOURCE")]
     from: Vec<String>,
@@ -256,7 +298,10 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
         Command::Detect(t) => {
             let cfg = load_config(&cli, &t.from)?;
             let engine = Engine::new(cfg)?;
-            let plan = engine.detect(&absolute(&t.dir)?)?;
+            let plan = match t.dir()? {
+                Some(dir) => engine.detect_with(&dir, &t.choice())?,
+                None => engine.detect_sets(&t.sets)?,
+            };
             if cli.json {
                 println!("{}", to_json(&plan));
             } else {
@@ -273,7 +318,10 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 cfg.warm.jobs = usize::from(j);
             }
             let engine = Engine::new(cfg)?;
-            let (_plan, report) = engine.warm(&absolute(&w.target.dir)?, progress(&cli))?;
+            let (_plan, report) = match w.target.dir()? {
+                Some(dir) => engine.warm_with(&dir, &w.target.choice(), progress(&cli))?,
+                None => engine.warm_sets(&w.target.sets, progress(&cli))?,
+            };
             if cli.json {
                 println!("{}", report.to_json());
             } else {
@@ -290,47 +338,25 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
             if let Some(j) = b.jobs {
                 cfg.warm.jobs = usize::from(j);
             }
-            let targets = if b.targets.is_empty() {
-                cfg.bake.targets.clone()
-            } else {
-                b.targets.clone()
-            };
-            let out = b
-                .out
-                .clone()
-                .or_else(|| cfg.bake.out.clone())
-                .ok_or_else(|| gowarm::Error::Config {
-                    origin: "bake".into(),
-                    message: "no output directory: pass --out DIR or set [bake] out".into(),
-                })?;
-            let engine = Engine::new(cfg)?;
-            let report = engine.bake(
-                &BakeRequest {
-                    targets,
-                    out: absolute(&out)?,
-                },
-                progress(&cli),
+            let exe = std::env::current_exe()
+                .map_err(|e| gowarm::Error::io("locating the running gowarm", "", e))?;
+            let out = b.out.as_deref().map(absolute).transpose()?;
+            let mut req = BakeRequest::from_config(
+                &cfg,
+                &b.targets,
+                out,
+                CacheProg::new(exe, &["cacheprog"]),
             )?;
+            if let Some(p) = &b.previous {
+                req.previous = Some(absolute(p)?);
+            }
+            req.wait = !b.no_wait;
+            let engine = Engine::new(cfg)?;
+            let report = engine.bake(&req, progress(&cli))?;
             if cli.json {
                 println!("{}", to_json(&report));
             } else {
-                println!(
-                    "baked {} in {:.1}s: {} modules ({}), {} build-cache entries ({})",
-                    report.out.display(),
-                    report.duration_ms as f64 / 1000.0,
-                    report.modules,
-                    gowarm::report::human_bytes(report.module_bytes),
-                    report.entries,
-                    gowarm::report::human_bytes(report.entry_bytes),
-                );
-                for b in &report.builds {
-                    println!(
-                        "  built {} ({}) in {:.1}s",
-                        b.module,
-                        b.dir.display(),
-                        b.build_ms as f64 / 1000.0
-                    );
-                }
+                print!("{}", describe_bake(&report));
             }
             Ok(exit::OK)
         }
@@ -374,6 +400,10 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
             } else {
                 print!("{}", describe_manifest(&file, &summary));
             }
+            Ok(exit::OK)
+        }
+        Command::Cacheprog { gocache, record } => {
+            gowarm::record::serve_stdio(gocache, record.as_deref())?;
             Ok(exit::OK)
         }
         Command::Config(ConfigCommand::Show) => {
@@ -429,16 +459,81 @@ fn describe_manifest(file: &std::path::Path, m: &gowarm::manifest::Summary) -> S
         m.entries,
         human_bytes(m.entry_bytes)
     );
+    let _ = writeln!(
+        s,
+        "  shared by more than one warm set: {} (stored once)",
+        human_bytes(m.shared_bytes)
+    );
     for set in &m.warm_sets {
         let _ = writeln!(
             s,
-            "  warm set {:?}: {} targets",
+            "  warm set {}: {} targets, {} modules ({}), {} entries ({}), shared {}",
             set.name,
-            set.targets.len()
+            set.targets.len(),
+            set.modules,
+            human_bytes(set.module_bytes),
+            set.entries,
+            human_bytes(set.entry_bytes),
+            human_bytes(set.shared_bytes)
         );
-        for t in &set.targets {
-            let _ = writeln!(s, "    {} ({})", t.module, t.dir.display());
+        if !set.sdk_modules.is_empty() {
+            let _ = writeln!(s, "    selected by: {}", set.sdk_modules.join(", "));
         }
+        for t in &set.targets {
+            let _ = writeln!(s, "    {}", t.display());
+        }
+    }
+    s
+}
+
+fn describe_bake(r: &gowarm::BakeReport) -> String {
+    use gowarm::report::human_bytes;
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let verdict = if r.up_to_date { "up to date" } else { "baked" };
+    let _ = writeln!(
+        s,
+        "{verdict}: {} in {:.1}s: {} modules ({}), {} build-cache entries ({}); {} modules fetched",
+        r.out.display(),
+        r.duration_ms as f64 / 1000.0,
+        r.modules,
+        human_bytes(r.module_bytes),
+        r.entries,
+        human_bytes(r.entry_bytes),
+        r.modules_fetched
+    );
+    for set in &r.sets {
+        let action = match set.action {
+            SetAction::Built => "built",
+            SetAction::Kept => "kept",
+            SetAction::Dropped => "dropped",
+        };
+        let _ = write!(
+            s,
+            "  {action} {} ({}): {} targets, {} modules, {} entries",
+            set.name,
+            set.reason,
+            set.targets.len(),
+            set.modules,
+            set.entries
+        );
+        if set.action == SetAction::Built {
+            let _ = write!(
+                s,
+                ", {} packages compiled, builds {:.1}s",
+                set.compiled,
+                set.build_ms as f64 / 1000.0
+            );
+        }
+        if let Some(v) = &set.verify {
+            let _ = write!(
+                s,
+                "; verify {:.1}% of {} packages",
+                v.hit_ratio * 100.0,
+                v.packages
+            );
+        }
+        s.push('\n');
     }
     s
 }
@@ -448,11 +543,14 @@ fn describe_plan(plan: &Plan) -> String {
     let mut s = String::new();
     let cold: Vec<_> = plan.cold_modules().collect();
     let trees = plan.analysis.trees().count();
+    let what = if plan.analysis.module.is_empty() {
+        format!("warm sets {}", plan.entries.sets.join(", "))
+    } else {
+        format!("{} ({})", plan.analysis.module, plan.analysis.dir.display())
+    };
     let _ = writeln!(
         s,
-        "{} ({}): {} modules needed ({} with packages), {} cold",
-        plan.analysis.module,
-        plan.analysis.dir.display(),
+        "{what}: {} modules needed ({} with packages), {} cold",
         plan.modules.len(),
         trees,
         cold.len()
@@ -482,6 +580,9 @@ fn describe_plan(plan: &Plan) -> String {
                 e.offered,
                 gowarm::report::human_bytes(e.cold_bytes)
             );
+            if !e.sets.is_empty() {
+                let _ = writeln!(s, "  warm sets: {} ({})", e.sets.join(", "), e.sets_reason);
+            }
         }
         None => {
             let _ = writeln!(

@@ -37,6 +37,10 @@ struct Args {
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
+    // The bake runs `go` with this program as its GOCACHEPROG recorder.
+    if let Some(code) = gowarm::record::cacheprog_main_if_invoked() {
+        return code;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -174,10 +178,14 @@ fn run(args: Args) -> Res<()> {
     set_aside(&pod.gocache, &trash)?;
     let t = Instant::now();
     let bake = engine(&GoEnv::new(&pod), vec![proxy.url()])?.bake(
-        &BakeRequest {
-            targets: vec![program.clone()],
-            out: warm.clone(),
-        },
+        &BakeRequest::targets(
+            vec![program.clone()],
+            warm.clone(),
+            gowarm::record::CacheProg::new(
+                std::env::current_exe().map_err(|e| format!("locating gowarm-demo: {e}"))?,
+                &["cacheprog"],
+            ),
+        ),
         None,
     )?;
     let bake_time = t.elapsed();

@@ -27,10 +27,14 @@ fn bake(ex: &Example, runtime: &GoDirs, warm: &Path) {
     let _report = Engine::new(cfg)
         .expect("engine")
         .bake(
-            &BakeRequest {
-                targets: vec![ex.program.clone()],
-                out: warm.to_path_buf(),
-            },
+            &BakeRequest::targets(
+                vec![ex.program.clone()],
+                warm.to_path_buf(),
+                gowarm::record::CacheProg::new(
+                    std::env::current_exe().expect("test binary"),
+                    &["cacheprog"],
+                ),
+            ),
             None,
         )
         .expect("bake the example");
@@ -79,7 +83,19 @@ fn gofmt() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/gofmt")
 }
 
-#[test]
+/// A plain `main` (harness = false): the bake runs `go` with this very binary as its
+/// GOCACHEPROG recorder (`<test binary> cacheprog …`), which libtest's argument parser
+/// would refuse.
+fn main() -> std::process::ExitCode {
+    if let Some(code) = gowarm::record::cacheprog_main_if_invoked() {
+        return code;
+    }
+    eprintln!("test go_package_is_formatted_and_vetted_and_its_tests_pass ...");
+    go_package_is_formatted_and_vetted_and_its_tests_pass();
+    eprintln!("test go_package_is_formatted_and_vetted_and_its_tests_pass ... ok");
+    std::process::ExitCode::SUCCESS
+}
+
 fn go_package_is_formatted_and_vetted_and_its_tests_pass() {
     let (fmt, text) = output(Command::new(gofmt()).arg("-l").arg(package_dir()), "gofmt");
     assert!(fmt.status.success(), "gofmt failed:\n{text}");

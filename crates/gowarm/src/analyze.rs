@@ -9,13 +9,14 @@ use gowarm_gomod::ModuleVersion;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::manifest::{Manifest, WarmSet};
 
 /// What the build of a module directory needs from the module cache.
 #[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
-    /// The module directory.
+    /// The module directory (empty for a warm-set request).
     pub dir: PathBuf,
-    /// Its module path.
+    /// Its module path (empty for a warm-set request).
     pub module: String,
     /// Its `go` line.
     pub go_version: Option<String>,
@@ -182,6 +183,34 @@ pub fn analyze(dir: &Path) -> Result<Analysis> {
         vendored: dir.join("vendor").join("modules.txt").is_file(),
         warnings,
     })
+}
+
+/// What warming the warm sets `sets` of `manifest` needs, with no program: their modules
+/// (a tree where the manifest has its hash, else the `.mod`). `dir` and `module` are empty.
+pub fn from_warm_sets(manifest: &Manifest, sets: &[&WarmSet]) -> Analysis {
+    let modules = manifest
+        .modules_of(sets)
+        .into_iter()
+        .map(|m| NeededModule {
+            module: ModuleVersion::new(m.path.clone(), m.version.clone()),
+            h1: m.h1.clone(),
+            gomod_h1: m.gomod_h1.clone(),
+            need: if m.h1.is_some() {
+                Need::Tree
+            } else {
+                Need::GoMod
+            },
+        })
+        .collect();
+    Analysis {
+        dir: PathBuf::new(),
+        module: String::new(),
+        go_version: None,
+        modules,
+        local_replaces: Vec::new(),
+        vendored: false,
+        warnings: Vec::new(),
+    }
 }
 
 impl Analysis {

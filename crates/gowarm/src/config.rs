@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub const DEFAULT_FILE: &str = "gowarm.toml";
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The Go toolchain.
@@ -29,6 +29,10 @@ pub struct Config {
     /// Bake settings.
     #[serde(default)]
     pub bake: BakeConfig,
+    /// The directory of the file the configuration came from (relative paths in `[bake]`
+    /// start there).
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
 }
 
 /// `[go]`: the toolchain gowarm runs for `go env` and builds.
@@ -277,16 +281,86 @@ impl SourceConfig {
     }
 }
 
-/// `[bake]`: what an offline bake builds and where it writes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `[bake]`: what an offline bake builds, under which runtime layout, and where it writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BakeConfig {
-    /// Output directory (`go-mod/`, `go-build/`, the Manifest).
+    /// Output directory (`go-mod/`, `go-build/`, the Manifest), as the Dockerfile copies it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out: Option<PathBuf>,
-    /// Module directories to build.
+    /// The previous bake's output, for an incremental bake (default: `out` itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PathBuf>,
+    /// Module directories of an unnamed warm set `all` (kept for bakes without sets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<PathBuf>,
+    /// The directory relative target paths and patterns start from (default: the
+    /// configuration file's directory, else the working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    /// Warm sets: `[[bake.set]]`.
+    #[serde(default, rename = "set", skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<WarmSetConfig>,
+    /// The GOMODCACHE path the pods will use; the bake builds there, because without
+    /// `-trimpath` that path is part of every dependency's action ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gomodcache: Option<PathBuf>,
+    /// The GOCACHE path the bake builds in (any path: action IDs do not contain it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gocache: Option<PathBuf>,
+    /// GOFLAGS of the pods' builds; `-trimpath` is recommended (entries then hit under any
+    /// GOMODCACHE and checkout path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goflags: Option<String>,
+    /// CGO_ENABLED of the pods' builds (`true`/`false`; default: Go's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgo_enabled: Option<bool>,
+    /// The Go version the pods run (`go1.25.5`): the bake refuses another toolchain,
+    /// since a different version misses every entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go_version: Option<String>,
+    /// Build-cache hit ratio the last step's `verify` must reach per warm set (0 turns
+    /// the step off).
+    #[serde(default = "default_min_hit_ratio")]
+    pub min_hit_ratio: f64,
+}
+
+impl Default for BakeConfig {
+    fn default() -> Self {
+        BakeConfig {
+            out: None,
+            previous: None,
+            targets: Vec::new(),
+            root: None,
+            sets: Vec::new(),
+            gomodcache: None,
+            gocache: None,
+            goflags: None,
+            cgo_enabled: None,
+            go_version: None,
+            min_hit_ratio: default_min_hit_ratio(),
+        }
+    }
+}
+
+fn default_min_hit_ratio() -> f64 {
+    1.0
+}
+
+/// `[[bake.set]]`: one warm set, usually one provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmSetConfig {
+    /// The set's name (`aws`), as `gowarm warm --set aws` names it.
+    pub name: String,
+    /// Module directories, or glob patterns over the bake root that match module
+    /// directories (`apis/**/provider/aws/**/iac/pulumi`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// Module paths whose presence in a program's go.mod/go.sum selects this set at run
+    /// time (default: the modules its targets require that no other set's targets require).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sdk: Vec<String>,
 }
 
 impl Config {
@@ -306,7 +380,11 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| Error::io("reading configuration", p, e))?;
-                Config::from_toml(&text, &p.display().to_string())?
+                let mut cfg = Config::from_toml(&text, &p.display().to_string())?;
+                cfg.base_dir = std::path::absolute(p)
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf));
+                cfg
             }
             None => Config::default(),
         };
@@ -364,6 +442,53 @@ impl Config {
     }
 
     fn check(&self, origin: &str) -> Result<()> {
+        let bad = |message: String| Error::Config {
+            origin: origin.into(),
+            message,
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for set in &self.bake.sets {
+            let valid = !set.name.is_empty()
+                && set
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid {
+                return Err(bad(format!(
+                    "[[bake.set]] name {:?}: use letters, digits, '-', '_' or '.' (it is typed in `--set`)",
+                    set.name
+                )));
+            }
+            if set.name == "all" && (!self.bake.targets.is_empty() || self.bake.sets.len() > 1) {
+                return Err(bad(
+                    "[[bake.set]] name \"all\" is what [bake] targets are called; pick another name"
+                        .into(),
+                ));
+            }
+            if !names.insert(set.name.as_str()) {
+                return Err(bad(format!("[[bake.set]] {:?} is defined twice", set.name)));
+            }
+            if set.targets.is_empty() {
+                return Err(bad(format!(
+                    "[[bake.set]] {:?} has no targets; add `targets = [\"path/to/program\"]`",
+                    set.name
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.bake.min_hit_ratio) {
+            return Err(bad(format!(
+                "[bake] min_hit_ratio = {} must be between 0 and 1",
+                self.bake.min_hit_ratio
+            )));
+        }
+        if let Some(p) = &self.bake.gomodcache {
+            if !p.is_absolute() {
+                return Err(bad(format!(
+                    "[bake] gomodcache = {:?} must be an absolute path (it is the pods' GOMODCACHE)",
+                    p.display()
+                )));
+            }
+        }
         if self.warm.jobs == 0 {
             return Err(Error::Config {
                 origin: origin.into(),

@@ -10,7 +10,7 @@ use crate::analyze::analyze;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::goenv::GoEnv;
-use crate::plan::{detect, Plan};
+use crate::plan::{detect, first_manifest, Plan, SetChoice};
 use crate::profile::BuildProfile;
 use crate::report::Report;
 use crate::source::{build_sources, Source};
@@ -95,6 +95,11 @@ impl Engine {
 
     /// Resolves the Go environment for a module directory (runs `go env -json` there).
     pub fn environment(&self, dir: &Path) -> Result<Environment> {
+        self.environment_with(dir, &[])
+    }
+
+    /// [`Engine::environment`] with `extra` variables set last (a bake's runtime layout).
+    pub fn environment_with(&self, dir: &Path, extra: &[(String, String)]) -> Result<Environment> {
         if !dir.is_dir() {
             return Err(Error::Analyze(format!(
                 "{}: not a directory; pass the module directory (the one holding go.mod)",
@@ -114,6 +119,7 @@ impl Engine {
         if let Some(p) = &self.config.cache.gocache {
             overrides.push(("GOCACHE".to_string(), p.display().to_string()));
         }
+        overrides.extend(extra.iter().cloned());
         let goenv = GoEnv::load(&self.config.go.binary, dir, &overrides)?;
         Ok(Environment {
             go: self.config.go.binary.clone(),
@@ -127,12 +133,48 @@ impl Engine {
 
     /// Detects what is cold for the module in `dir` and which source would supply it.
     pub fn detect(&self, dir: &Path) -> Result<Plan> {
-        let env = self.environment(dir)?;
-        self.plan(dir, &env)
+        self.detect_with(dir, &SetChoice::Auto)
     }
 
-    fn plan(&self, dir: &Path, env: &Environment) -> Result<Plan> {
-        let analysis = analyze(dir)?;
+    /// [`Engine::detect`], taking build-cache entries of the warm sets `choice` picks.
+    pub fn detect_with(&self, dir: &Path, choice: &SetChoice) -> Result<Plan> {
+        let env = self.environment(dir)?;
+        self.plan(Some(dir), &env, &self.sources, choice)
+    }
+
+    /// Detects what is cold of the named warm sets (modules and entries), with no program.
+    pub fn detect_sets(&self, names: &[String]) -> Result<Plan> {
+        let env = self.environment(&std::env::temp_dir())?;
+        self.plan(None, &env, &self.sources, &SetChoice::Named(names.to_vec()))
+    }
+
+    /// Plans a request: a module directory, or (with `dir` None) the warm sets `choice` names.
+    pub(crate) fn plan(
+        &self,
+        dir: Option<&Path>,
+        env: &Environment,
+        sources: &[Arc<dyn Source>],
+        choice: &SetChoice,
+    ) -> Result<Plan> {
+        let analysis = match dir {
+            Some(dir) => analyze(dir)?,
+            None => {
+                let SetChoice::Named(names) = choice else {
+                    return Err(Error::Request(
+                        "name the warm sets to warm (--set aws,gcp) or pass a module directory"
+                            .into(),
+                    ));
+                };
+                let (_, manifest) = self.runtime.block_on(first_manifest(sources)).ok_or_else(|| {
+                    Error::Request(format!(
+                        "warm sets {} were asked for, but no trusted source has a manifest; add the warm image as a dir source",
+                        names.join(", ")
+                    ))
+                })?;
+                let sets = manifest.warm_sets_named(names).map_err(Error::Request)?;
+                crate::analyze::from_warm_sets(&manifest, &sets)
+            }
+        };
         let modcache = ModCache::new(&env.gomodcache);
         let buildcache = BuildCache::at(&env.gocache);
         let mut plan = self.runtime.block_on(detect(
@@ -140,8 +182,9 @@ impl Engine {
             env.profile.clone(),
             &modcache,
             &buildcache,
-            &self.sources,
+            sources,
             self.config.warm.build_cache,
+            choice,
         ))?;
         plan.warnings
             .splice(0..0, self.source_warnings.iter().cloned());
@@ -150,19 +193,42 @@ impl Engine {
 
     /// Warms the caches for the module in `dir` from the sources, and reports what it did.
     pub fn warm(&self, dir: &Path, progress: Option<Arc<dyn Progress>>) -> Result<(Plan, Report)> {
-        let env = self.environment(dir)?;
-        self.warm_in(dir, &env, progress)
+        self.warm_with(dir, &SetChoice::Auto, progress)
     }
 
-    /// [`Engine::warm`] in an already resolved environment.
-    pub fn warm_in(
+    /// [`Engine::warm`], taking build-cache entries of the warm sets `choice` picks.
+    pub fn warm_with(
         &self,
         dir: &Path,
+        choice: &SetChoice,
+        progress: Option<Arc<dyn Progress>>,
+    ) -> Result<(Plan, Report)> {
+        let env = self.environment(dir)?;
+        self.warm_in(Some(dir), &env, &self.sources, choice, progress)
+    }
+
+    /// Warms the named warm sets (their modules and entries), with no program.
+    pub fn warm_sets(
+        &self,
+        names: &[String],
+        progress: Option<Arc<dyn Progress>>,
+    ) -> Result<(Plan, Report)> {
+        let env = self.environment(&std::env::temp_dir())?;
+        let choice = SetChoice::Named(names.to_vec());
+        self.warm_in(None, &env, &self.sources, &choice, progress)
+    }
+
+    /// A warm in an already resolved environment, from `sources`.
+    pub(crate) fn warm_in(
+        &self,
+        dir: Option<&Path>,
         env: &Environment,
+        sources: &[Arc<dyn Source>],
+        choice: &SetChoice,
         progress: Option<Arc<dyn Progress>>,
     ) -> Result<(Plan, Report)> {
         let t0 = std::time::Instant::now();
-        if self.sources.is_empty() {
+        if sources.is_empty() {
             return Err(Error::Config {
                 origin: "sources".into(),
                 message:
@@ -170,7 +236,7 @@ impl Engine {
                         .into(),
             });
         }
-        let plan = self.plan(dir, env)?;
+        let plan = self.plan(dir, env, sources, choice)?;
         let plan_ms = t0.elapsed().as_millis() as u64;
         let modcache = ModCache::new(&env.gomodcache);
         let buildcache = BuildCache::open(&env.gocache)?;
@@ -178,9 +244,9 @@ impl Engine {
             jobs: self.config.warm.jobs,
             progress: progress.unwrap_or_else(|| Arc::new(NoProgress)),
         };
-        let mut report =
-            self.runtime
-                .block_on(execute(&plan, modcache, buildcache, &self.sources, &opts))?;
+        let mut report = self
+            .runtime
+            .block_on(execute(&plan, modcache, buildcache, sources, &opts))?;
         report.plan_ms = plan_ms;
         report.duration_ms = t0.elapsed().as_millis() as u64;
         Ok((plan, report))

@@ -45,6 +45,9 @@ pub enum Error {
     /// The build cache could not be read or written.
     #[error(transparent)]
     BuildCache(#[from] gowarm_gocache::CacheError),
+    /// The GOCACHEPROG recorder failed or its record is unreadable.
+    #[error(transparent)]
+    CacheProg(#[from] gowarm_gocache::cacheprog::CacheProgError),
     /// A manifest could not be read or written.
     #[error("manifest {path}: {message}")]
     Manifest {
@@ -67,6 +70,20 @@ pub enum Error {
     /// A bake step failed.
     #[error("bake: {0}")]
     Bake(String),
+    /// A Git repository could not be fetched, or a revision or module in it was not found.
+    #[error("git {url}: {message}")]
+    Git {
+        /// The repository URL, credentials removed.
+        url: String,
+        /// What failed, what was tried, and how to fix it.
+        message: String,
+    },
+    /// The request cannot be served as asked (an unknown warm set, say).
+    #[error("{0}")]
+    Request(String),
+    /// Another process holds a lock and the caller asked not to wait.
+    #[error("{0}")]
+    Locked(String),
 }
 
 impl Error {

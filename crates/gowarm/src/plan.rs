@@ -1,6 +1,7 @@
 //! Detect and Plan: what is cold for one request, and which source will supply each piece.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gowarm_gocache::{BuildCache, EntryState, Id};
@@ -10,8 +11,8 @@ use serde::Serialize;
 
 use crate::analyze::{Analysis, Need, NeededModule};
 use crate::config::BuildCacheMode;
-use crate::error::Result;
-use crate::manifest::EntryRecord;
+use crate::error::{Error, Result};
+use crate::manifest::{EntryRecord, Manifest, WarmSet};
 use crate::profile::{BuildProfile, ProfileDiff, Severity};
 use crate::source::Source;
 
@@ -41,11 +42,27 @@ impl ModuleItem {
     }
 }
 
+/// Which warm sets' entries a request takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetChoice {
+    /// The sets whose SDK modules the program's go.mod requires, or that list the program
+    /// as a target; all sets when none does.
+    #[default]
+    Auto,
+    /// These sets, by name.
+    Named(Vec<String>),
+}
+
 /// The build-cache part of a plan.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EntryPlan {
     /// The source whose Manifest offers entries (the first trusted one that has a Manifest).
     pub source: Option<String>,
+    /// The warm sets whose entries are offered.
+    pub sets: Vec<String>,
+    /// Why those sets.
+    pub sets_reason: String,
     /// Entries the source offers.
     pub offered: u64,
     /// Offered entries missing from this BuildCache.
@@ -102,6 +119,7 @@ pub async fn detect(
     buildcache: &BuildCache,
     sources: &[Arc<dyn Source>],
     mode: BuildCacheMode,
+    choice: &SetChoice,
 ) -> Result<Plan> {
     let mut warnings = analysis.warnings.clone();
     if analysis.vendored {
@@ -152,7 +170,7 @@ pub async fn detect(
         modules.push(item);
     }
 
-    let entries = plan_entries(&profile, buildcache, sources, mode).await?;
+    let entries = plan_entries(&analysis, &profile, buildcache, sources, mode, choice).await?;
     Ok(Plan {
         gomodcache: modcache.root().to_path_buf(),
         gocache: buildcache.root().to_path_buf(),
@@ -164,35 +182,109 @@ pub async fn detect(
     })
 }
 
+/// The first trusted source's Manifest, with the source's name.
+pub async fn first_manifest(sources: &[Arc<dyn Source>]) -> Option<(String, Manifest)> {
+    for s in sources.iter().filter(|s| s.trusted()) {
+        match s.manifest().await {
+            Ok(Some(m)) => return Some((s.name().to_string(), m)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(source = s.name(), "cannot read its manifest: {e}"),
+        }
+    }
+    None
+}
+
+/// The warm sets of `manifest` that `choice` picks for `analysis`, and why.
+pub fn choose_sets<'m>(
+    manifest: &'m Manifest,
+    analysis: &Analysis,
+    choice: &SetChoice,
+) -> Result<(Vec<&'m WarmSet>, String)> {
+    match choice {
+        SetChoice::Named(names) => {
+            let sets = manifest.warm_sets_named(names).map_err(Error::Request)?;
+            Ok((sets, "named by the request".into()))
+        }
+        SetChoice::Auto => {
+            let same_dir = |t: &Path| {
+                let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+                canon(t) == canon(&analysis.dir)
+            };
+            let requires: BTreeSet<&str> = analysis
+                .modules
+                .iter()
+                .filter(|m| m.need != Need::GraphGoMod)
+                .map(|m| m.module.path.as_str())
+                .collect();
+            let mut why = Vec::new();
+            let sets: Vec<&WarmSet> = manifest
+                .warm_sets
+                .iter()
+                .filter(|set| {
+                    if set.targets.iter().any(|t| same_dir(&t.dir)) {
+                        why.push(format!("{} lists this program as a target", set.name));
+                        return true;
+                    }
+                    match set
+                        .sdk_modules
+                        .iter()
+                        .find(|m| requires.contains(m.as_str()))
+                    {
+                        Some(m) => {
+                            why.push(format!("{} (go.mod requires {m})", set.name));
+                            true
+                        }
+                        None => false,
+                    }
+                })
+                .collect();
+            if sets.is_empty() {
+                let all: Vec<&WarmSet> = manifest.warm_sets.iter().collect();
+                let reason = if all.len() > 1 {
+                    format!(
+                        "no warm set's SDK modules are in go.mod: taking all {} sets",
+                        all.len()
+                    )
+                } else {
+                    "the warm cache has one set".into()
+                };
+                return Ok((all, reason));
+            }
+            Ok((sets, why.join("; ")))
+        }
+    }
+}
+
 async fn plan_entries(
+    analysis: &Analysis,
     profile: &BuildProfile,
     buildcache: &BuildCache,
     sources: &[Arc<dyn Source>],
     mode: BuildCacheMode,
+    choice: &SetChoice,
 ) -> Result<EntryPlan> {
     let mut plan = EntryPlan::default();
     if mode == BuildCacheMode::Skip {
         plan.skipped = Some("build_cache = \"skip\" in the configuration".into());
         return Ok(plan);
     }
-    let mut offer = None;
-    for s in sources.iter().filter(|s| s.trusted()) {
-        match s.manifest().await {
-            Ok(Some(m)) => {
-                offer = Some((s.name().to_string(), m));
-                break;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(source = s.name(), "cannot read its manifest: {e}"),
+    let Some((name, manifest)) = first_manifest(sources).await else {
+        if let SetChoice::Named(names) = choice {
+            return Err(Error::Request(format!(
+                "warm sets {} were asked for, but no trusted source has a manifest",
+                names.join(", ")
+            )));
         }
-    }
-    let Some((name, manifest)) = offer else {
         return Ok(plan);
     };
+    let (sets, reason) = choose_sets(&manifest, analysis, choice)?;
+    plan.sets = sets.iter().map(|s| s.name.clone()).collect();
+    plan.sets_reason = reason;
+    let offered = manifest.entries_of(&sets);
     plan.source = Some(name);
-    plan.offered = manifest.entries.len() as u64;
+    plan.offered = offered.len() as u64;
     plan.diffs = manifest.profile.compare(profile);
-    for e in &manifest.entries {
+    for e in offered {
         let id: Id = match e.action.parse() {
             Ok(id) => id,
             Err(_) => continue,

@@ -79,6 +79,8 @@ pub struct Report {
     pub modules: Counts,
     /// Build-cache entries.
     pub entries: Counts,
+    /// The warm sets whose entries were taken.
+    pub warm_sets: Vec<String>,
     /// Bytes written into the caches.
     pub bytes_installed: u64,
     /// Per source, by name.
@@ -101,6 +103,7 @@ impl Report {
             plan_ms: 0,
             modules: Counts::default(),
             entries: Counts::default(),
+            warm_sets: Vec::new(),
             bytes_installed: 0,
             sources: BTreeMap::new(),
             failures: Vec::new(),
@@ -148,6 +151,9 @@ impl Report {
                 let _ = write!(s, ", {} optional not found", c.optional_missing);
             }
             s.push('\n');
+        }
+        if !self.warm_sets.is_empty() {
+            let _ = writeln!(s, "  warm sets: {}", self.warm_sets.join(", "));
         }
         for (name, st) in &self.sources {
             let _ = writeln!(

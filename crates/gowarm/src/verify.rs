@@ -31,40 +31,61 @@ impl Engine {
     /// build-cache hit ratio. The build fills the cache with what it compiled.
     pub fn verify(&self, dir: &Path) -> Result<VerifyReport> {
         let env = self.environment(dir)?;
-        let list = run_go(
-            &env,
-            dir,
-            &["list", "-deps", "-f", "{{.ImportPath}}", "./..."],
-        )?;
-        let packages = String::from_utf8_lossy(&list.stdout)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .count() as u64;
-        let t0 = Instant::now();
-        let build = run_go(&env, dir, &["build", "-x", "./..."])?;
-        let build_ms = t0.elapsed().as_millis() as u64;
-        let compiled = compiled_packages(&String::from_utf8_lossy(&build.stderr));
-        let hit_ratio = if packages == 0 {
-            1.0
-        } else {
-            packages.saturating_sub(compiled.len() as u64) as f64 / packages as f64
-        };
-        Ok(VerifyReport {
-            dir: dir.to_path_buf(),
-            packages,
-            compiled,
-            hit_ratio,
-            build_ms,
-        })
+        verify_in(&env, dir)
     }
 }
 
-fn run_go(env: &Environment, dir: &Path, args: &[&str]) -> Result<std::process::Output> {
+/// [`Engine::verify`] in a resolved environment.
+pub(crate) fn verify_in(env: &Environment, dir: &Path) -> Result<VerifyReport> {
+    let list = run_go_offline(
+        env,
+        dir,
+        &["list", "-deps", "-f", "{{.ImportPath}}", "./..."],
+        &[],
+    )?;
+    let packages = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64;
+    let t0 = Instant::now();
+    // `-o DIR/`: executables go to a scratch directory, not into the program's own
+    // directory (plain `go build ./...` of one main package writes one there).
+    let bin = tempfile::Builder::new()
+        .prefix("gowarm-verify-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a temporary directory in", std::env::temp_dir(), e))?;
+    let out = format!("{}/", bin.path().display());
+    let build = run_go_offline(env, dir, &["build", "-x", "-o", &out, "./..."], &[])?;
+    let build_ms = t0.elapsed().as_millis() as u64;
+    let compiled = compiled_packages(&String::from_utf8_lossy(&build.stderr));
+    let hit_ratio = if packages == 0 {
+        1.0
+    } else {
+        packages.saturating_sub(compiled.len() as u64) as f64 / packages as f64
+    };
+    Ok(VerifyReport {
+        dir: dir.to_path_buf(),
+        packages,
+        compiled,
+        hit_ratio,
+        build_ms,
+    })
+}
+
+/// Runs `go ARGS` in `dir` offline (`GOPROXY=off`, `-mod=readonly`) with `extra` variables;
+/// a failure carries Go's stderr.
+pub(crate) fn run_go_offline(
+    env: &Environment,
+    dir: &Path,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> Result<std::process::Output> {
     let goflags = format!("{} -mod=readonly", env.goenv.get("GOFLAGS"));
     let out = env
         .go_command()
         .args(args)
         .current_dir(dir)
+        .envs(extra.iter().copied())
         .env("GOFLAGS", goflags.trim())
         .env("GOPROXY", "off")
         .output()

@@ -437,7 +437,9 @@ pub async fn execute(
     opts: &WarmOptions,
 ) -> Result<Report> {
     let t0 = Instant::now();
-    let mut report = Report::new(Some(plan.analysis.dir.clone()));
+    let dir = &plan.analysis.dir;
+    let mut report = Report::new((!dir.as_os_str().is_empty()).then(|| dir.clone()));
+    report.warm_sets = plan.entries.sets.clone();
     report.warnings.extend(plan.warnings.iter().cloned());
     report.profile_diffs = plan.entries.diffs.clone();
 

@@ -352,10 +352,7 @@ fn with_trimpath_on_both_sides_another_gomodcache_path_still_hits() {
         &[b.proxy.url()],
     )
     .bake(
-        &BakeRequest {
-            targets: vec![b.program.clone()],
-            out: warm.clone(),
-        },
+        &BakeRequest::targets(vec![b.program.clone()], warm.clone(), common::cacheprog()),
         None,
     )
     .expect("bake with -trimpath");
@@ -415,10 +412,7 @@ fn bake_refuses_an_output_it_must_not_replace() {
     let engine = common::engine(&GoEnv::new(&b.runtime), &[b.proxy.url()]);
     let bake = |out: PathBuf| {
         engine.bake(
-            &BakeRequest {
-                targets: vec![b.program.clone()],
-                out,
-            },
+            &BakeRequest::targets(vec![b.program.clone()], out, common::cacheprog()),
             None,
         )
     };

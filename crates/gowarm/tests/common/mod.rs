@@ -22,6 +22,11 @@ pub fn config(env: &GoEnv, sources: &[String]) -> Config {
     cfg
 }
 
+/// The GOCACHEPROG recorder bakes run `go` with: this package's `gowarm-cacheprog`.
+pub fn cacheprog() -> gowarm::record::CacheProg {
+    gowarm::record::CacheProg::new(env!("CARGO_BIN_EXE_gowarm-cacheprog"), &[])
+}
+
 /// An Engine for [`config`].
 pub fn engine(env: &GoEnv, sources: &[String]) -> Engine {
     Engine::new(config(env, sources)).expect("engine")
@@ -58,10 +63,7 @@ impl Baked {
         let warm = root.path().join("warm");
         let report = engine(&GoEnv::new(&runtime), &[proxy.url()])
             .bake(
-                &BakeRequest {
-                    targets: vec![program.clone()],
-                    out: warm.clone(),
-                },
+                &BakeRequest::targets(vec![program.clone()], warm.clone(), cacheprog()),
                 None,
             )
             .expect("bake");
