@@ -159,6 +159,10 @@ struct WarmArgs {
     /// Items fetched and installed at once.
     #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+    /// Give the warmed caches to UID:GID (e.g. 1001:1001, the runner user) when warming
+    /// as root; module trees stay read-only, GOCACHE writable by that user.
+    #[arg(long, value_name = "UID:GID")]
+    owner: Option<gowarm::owner::Owner>,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +179,9 @@ struct BakeArgs {
     /// Fail at once if another bake is writing the same output (default: wait for it).
     #[arg(long)]
     no_wait: bool,
+    /// Give the output to UID:GID (the pods' user), so the image copy keeps that owner.
+    #[arg(long, value_name = "UID:GID")]
+    owner: Option<gowarm::owner::Owner>,
     /// Upstream source (usually a module proxy), tried in order.
     #[arg(long = "from", value_name = "SOURCE")]
     from: Vec<String>,
@@ -317,6 +324,9 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
             if let Some(j) = w.jobs {
                 cfg.warm.jobs = usize::from(j);
             }
+            if let Some(o) = w.owner {
+                cfg.warm.owner = Some(o);
+            }
             let engine = Engine::new(cfg)?;
             let (_plan, report) = match w.target.dir()? {
                 Some(dir) => engine.warm_with(&dir, &w.target.choice(), progress(&cli))?,
@@ -351,6 +361,9 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 req.previous = Some(absolute(p)?);
             }
             req.wait = !b.no_wait;
+            if let Some(o) = b.owner {
+                req.owner = Some(o);
+            }
             let engine = Engine::new(cfg)?;
             let report = engine.bake(&req, progress(&cli))?;
             if cli.json {

@@ -65,6 +65,8 @@ pub struct BakeRequest {
     pub layout: Vec<(String, String)>,
     /// The Go version the pods run; another toolchain is refused.
     pub go_version: Option<String>,
+    /// Give the output to this owner (the pods' user).
+    pub owner: Option<crate::owner::Owner>,
 }
 
 impl SetRequest {
@@ -91,6 +93,7 @@ impl BakeRequest {
             min_hit_ratio: 1.0,
             layout: Vec::new(),
             go_version: None,
+            owner: None,
         }
     }
 
@@ -170,6 +173,7 @@ impl BakeRequest {
             min_hit_ratio: bake.min_hit_ratio,
             layout,
             go_version: bake.go_version.clone(),
+            owner: bake.owner,
         })
     }
 }
@@ -608,6 +612,10 @@ impl Engine {
             }
         }
 
+        if let Some(owner) = req.owner {
+            let changed = owner.give(staging.path())?;
+            tracing::info!(%owner, changed, "gave the output to its owner");
+        }
         staging.swap_into(&out)?;
         drop(lock);
         Ok(BakeReport {

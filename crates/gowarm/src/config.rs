@@ -108,6 +108,10 @@ pub struct WarmConfig {
     /// Build-cache handling. Env: `GOWARM_BUILD_CACHE` (auto | skip | force).
     #[serde(default)]
     pub build_cache: BuildCacheMode,
+    /// Give the warmed caches to this `UID:GID` (a warm run as root for the runner user).
+    /// Env: `GOWARM_OWNER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::owner::Owner>,
 }
 
 impl Default for WarmConfig {
@@ -115,6 +119,7 @@ impl Default for WarmConfig {
         WarmConfig {
             jobs: default_jobs(),
             build_cache: BuildCacheMode::Auto,
+            owner: None,
         }
     }
 }
@@ -323,6 +328,9 @@ pub struct BakeConfig {
     /// the step off).
     #[serde(default = "default_min_hit_ratio")]
     pub min_hit_ratio: f64,
+    /// Give the output to this `UID:GID` (the pods' user), so an image copy keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::owner::Owner>,
 }
 
 impl Default for BakeConfig {
@@ -339,6 +347,7 @@ impl Default for BakeConfig {
             cgo_enabled: None,
             go_version: None,
             min_hit_ratio: default_min_hit_ratio(),
+            owner: None,
         }
     }
 }
@@ -431,6 +440,12 @@ impl Config {
                 origin: "GOWARM_JOBS".into(),
                 message: format!("{v:?} is not a whole number"),
             })?;
+        }
+        if let Some(v) = get("GOWARM_OWNER").filter(|v| !v.is_empty()) {
+            self.warm.owner = Some(v.parse().map_err(|message| Error::Config {
+                origin: "GOWARM_OWNER".into(),
+                message,
+            })?);
         }
         if let Some(v) = get("GOWARM_BUILD_CACHE").filter(|v| !v.is_empty()) {
             self.warm.build_cache = v.parse().map_err(|message| Error::Config {

@@ -248,6 +248,13 @@ impl Engine {
             .runtime
             .block_on(execute(&plan, modcache, buildcache, sources, &opts))?;
         report.plan_ms = plan_ms;
+        if let Some(owner) = self.config.warm.owner {
+            let mut changed = 0;
+            for root in [&env.gomodcache, &env.gocache] {
+                changed += owner.give(root)?;
+            }
+            tracing::info!(%owner, changed, "gave the caches to their owner");
+        }
         report.duration_ms = t0.elapsed().as_millis() as u64;
         Ok((plan, report))
     }

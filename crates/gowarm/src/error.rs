@@ -81,6 +81,9 @@ pub enum Error {
     /// The request cannot be served as asked (an unknown warm set, say).
     #[error("{0}")]
     Request(String),
+    /// Files could not be given to the configured owner.
+    #[error("{0}")]
+    Owner(String),
     /// Another process holds a lock and the caller asked not to wait.
     #[error("{0}")]
     Locked(String),

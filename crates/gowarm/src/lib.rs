@@ -13,6 +13,7 @@ pub mod git;
 pub mod goenv;
 pub mod lock;
 pub mod manifest;
+pub mod owner;
 pub mod plan;
 pub mod profile;
 pub mod record;

@@ -458,3 +458,57 @@ fn old_entries_survive_go_trim_across_two_sets() {
     let second = build(&f.p.widgets, &pod, &pod.root().join("program"));
     assert_eq!(second.compiles, 0, "{}", second.stderr);
 }
+
+#[test]
+fn owner_gets_the_caches_and_builds_as_that_user_with_all_hits() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test gives files to uid 1001 and must run as root (CI does)"
+    );
+    let f = fixture();
+    let pod = TempGoDirs::new().expect("pod");
+    // The pod's directories must be reachable by the other user (tempfile makes 0700).
+    for d in [pod.root(), f.root.path()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let program = f.root.path().join("owned-program");
+    copy_tree(&f.p.widgets, &program);
+    let mut cfg = common::config(&env(&pod), &[format!("dir:{}", f.warm.display())]);
+    cfg.warm.owner = Some("1001:1001".parse().expect("owner"));
+    let engine = Engine::new(cfg).expect("engine");
+    let (_, report) = engine.warm(&program, None).expect("warm");
+    assert_eq!(report.outcome, Outcome::Warm, "{}", report.to_human());
+    for root in [&pod.gomodcache, &pod.gocache] {
+        for e in walkdir::WalkDir::new(root) {
+            let e = e.expect("walk");
+            let m = e.metadata().expect("stat");
+            assert_eq!((m.uid(), m.gid()), (1001, 1001), "{}", e.path().display());
+        }
+    }
+    let tree = gowarm_gomod::modcache::ModCache::new(&pod.gomodcache)
+        .tree_dir(&ModuleVersion::new("example.com/BigCo/widgets", "v1.2.0"))
+        .expect("tree");
+    let mode = std::fs::metadata(tree.join("widgets.go"))
+        .expect("stat")
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o444, "module trees stay read-only");
+
+    // The runner user builds: offline, nothing compiled, and Go can write GOCACHE.
+    let home = f.root.path().join("home-1001");
+    std::fs::create_dir_all(&home).expect("home");
+    std::os::unix::fs::chown(&home, Some(1001), Some(1001)).expect("chown home");
+    let mut cmd = GoEnv::new(&pod)
+        .goflags("-trimpath -mod=readonly")
+        .env("HOME", &home)
+        .command(["build", "-x", "-o", "/dev/null", "."]);
+    cmd.current_dir(&program).uid(1001).gid(1001);
+    let out = cmd.output().expect("go build as 1001");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(gowarm_testkit::count_compiles(&stderr), 0, "{stderr}");
+}
