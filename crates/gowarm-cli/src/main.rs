@@ -493,7 +493,7 @@ fn describe_manifest(file: &std::path::Path, m: &gowarm::manifest::Summary) -> S
             let _ = writeln!(s, "    selected by: {}", set.sdk_modules.join(", "));
         }
         for t in &set.targets {
-            let _ = writeln!(s, "    {}", t.display());
+            let _ = writeln!(s, "    {} ({})", t.module, t.dir.display());
         }
     }
     s

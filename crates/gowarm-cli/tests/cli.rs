@@ -67,7 +67,7 @@ fn bake_detect_warm_detect_with_exit_codes_and_json() {
     for want in [
         "go1.25.5",
         "modules: 3 (3 trees",
-        "warm set \"all\": 1 targets",
+        "warm set all: 1 targets",
         "example.com/program",
     ] {
         assert!(out.contains(want), "manifest show lacks {want:?}:\n{out}");
@@ -206,4 +206,96 @@ fn config_show_prints_the_effective_configuration() {
     let out = text(&o.stdout);
     assert!(out.contains("jobs = 5"), "env overrides the file: {out}");
     assert!(out.contains("/mnt/warm"), "{out}");
+}
+
+#[test]
+fn bake_from_config_with_warm_set_patterns_is_incremental_and_locked() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut proxy = ProxyDir::new(tmp.path().join("proxy")).expect("proxy");
+    example_proxy(&mut proxy).expect("example");
+    let repo = tmp.path().join("repo");
+    for p in [
+        "apis/widgets/provider/example/iac/pulumi",
+        "apis/other/provider/example/iac/pulumi",
+    ] {
+        copy_example_program(&repo.join(p)).expect("program");
+    }
+    let config = tmp.path().join("gowarm.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[source]]\nkind = \"goproxy\"\nurl = \"{}\"\n\n[bake]\nout = \"merged-cache\"\nroot = \"repo\"\ngoflags = \"-trimpath\"\n\n[[bake.set]]\nname = \"example\"\ntargets = [\"apis/**/provider/example/**/iac/pulumi\"]\n",
+            proxy.url()
+        ),
+    )
+    .expect("config");
+    let cfg = config.to_str().expect("utf-8");
+    let pod = TempGoDirs::new().expect("bake env");
+    let env = GoEnv::new(&*pod);
+
+    let o = gowarm(&env, &["--config", cfg, "bake"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("built example") && out.contains("2 targets"),
+        "{out}"
+    );
+    assert!(out.contains("verify 100.0%"), "{out}");
+    let merged = tmp.path().join("merged-cache");
+    let m = merged.to_str().expect("utf-8");
+    let o = gowarm(&env, &["manifest", "show", m]);
+    let show = text(&o.stdout);
+    assert!(show.contains("warm set example: 2 targets"), "{show}");
+    assert!(show.contains("trimpath=true"), "{show}");
+
+    // Nothing changed: up to date, in a fresh bake environment too.
+    let fresh = TempGoDirs::new().expect("fresh bake env");
+    let o = gowarm(&GoEnv::new(&*fresh), &["--config", cfg, "bake", "--json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("bake --json");
+    assert_eq!(v["up_to_date"], true, "{v}");
+
+    // Another bake holds the output: --no-wait fails at once, naming the way out.
+    let _held = gowarm::lock::OutputLock::acquire(&merged, false).expect("lock");
+    let o = gowarm(&env, &["--config", cfg, "bake", "--no-wait"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stderr).contains("another bake"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // A pattern that matches nothing names itself and the root.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[bake]\nout = \"o\"\n[[bake.set]]\nname = \"gcp\"\ntargets = [\"apis/**/gcp/**\"]\n",
+    )
+    .expect("config");
+    let o = gowarm(&env, &["--config", bad.to_str().expect("utf-8"), "bake"]);
+    assert_eq!(code(&o), 1);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("\"apis/**/gcp/**\" matches no module directory"),
+        "{err}"
+    );
+
+    // A pod takes the set by name, without a program.
+    let pod2 = TempGoDirs::new().expect("pod");
+    let pod2_env = GoEnv::new(&*pod2).goflags("-trimpath");
+    let from = format!("dir:{m}");
+    let o = gowarm(&pod2_env, &["warm", "--set", "example", "--from", &from]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("warm sets: example"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = gowarm(&pod2_env, &["warm", "--set", "gcp", "--from", &from]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stderr).contains("it has: example"),
+        "{}",
+        text(&o.stderr)
+    );
 }

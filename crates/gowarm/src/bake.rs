@@ -374,7 +374,7 @@ impl Engine {
                                 name: s.name.clone(),
                                 action: SetAction::Kept,
                                 reason: "inputs unchanged".into(),
-                                targets: s.targets.clone(),
+                                targets: s.targets.iter().map(|t| t.dir.clone()).collect(),
                                 modules: s.modules,
                                 entries: s.entries,
                                 compiled: 0,

@@ -128,8 +128,8 @@ pub struct Summary {
 pub struct SetSummary {
     /// The set's name.
     pub name: String,
-    /// Its targets' module directories.
-    pub targets: Vec<PathBuf>,
+    /// Its targets.
+    pub targets: Vec<Target>,
     /// Module paths that select it.
     pub sdk_modules: Vec<String>,
     /// Module versions it needs.
@@ -173,7 +173,7 @@ impl Manifest {
             .iter()
             .map(|set| SetSummary {
                 name: set.name.clone(),
-                targets: set.targets.iter().map(|t| t.dir.clone()).collect(),
+                targets: set.targets.clone(),
                 sdk_modules: set.sdk_modules.clone(),
                 modules: set.modules.len() as u64,
                 module_bytes: set.modules.iter().map(|k| bytes_of(k)).sum(),
