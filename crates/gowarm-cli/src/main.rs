@@ -27,6 +27,8 @@ mod exit {
     pub const PROFILE_MISMATCH: u8 = 5;
     /// verify: the build-cache hit ratio is below --min-hit-ratio.
     pub const BELOW_RATIO: u8 = 6;
+    /// warm: stopped at --deadline before everything was installed.
+    pub const STOPPED: u8 = 7;
 }
 
 const AFTER_HELP: &str = "\
@@ -39,6 +41,7 @@ Exit codes:
   5  warm: modules warm, build-cache entries skipped because the warm cache's BuildProfile
      cannot hit here (the message says which field differs and how to fix it)
   6  verify: the build-cache hit ratio is below --min-hit-ratio
+  7  warm: --deadline passed before everything was installed (what was installed is whole)
 
 Sources (--from, tried in the order given, per item):
   /mnt/warm  or  dir:/mnt/warm        a warm cache directory (go-mod/, go-build/, manifest)
@@ -163,6 +166,20 @@ struct WarmArgs {
     /// as root; module trees stay read-only, GOCACHE writable by that user.
     #[arg(long, value_name = "UID:GID")]
     owner: Option<gowarm::owner::Owner>,
+    /// Stop after this many seconds (fractions allowed): items not started are skipped,
+    /// nothing is left half-written, and the exit code is 7.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    deadline: Option<std::time::Duration>,
+}
+
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let n = s.strip_suffix('s').unwrap_or(s);
+    match n.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!(
+            "{s:?} is not a positive number of seconds (e.g. 90 or 2.5)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -328,10 +345,15 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 cfg.warm.owner = Some(o);
             }
             let engine = Engine::new(cfg)?;
-            let (_plan, report) = match w.target.dir()? {
-                Some(dir) => engine.warm_with(&dir, &w.target.choice(), progress(&cli))?,
-                None => engine.warm_sets(&w.target.sets, progress(&cli))?,
+            let ctl = gowarm::WarmControl {
+                choice: w.target.choice(),
+                progress: progress(&cli),
+                cancel: match w.deadline {
+                    Some(d) => gowarm::Cancel::with_deadline(std::time::Instant::now() + d),
+                    None => gowarm::Cancel::new(),
+                },
             };
+            let (_plan, report) = engine.warm_controlled(w.target.dir()?.as_deref(), &ctl)?;
             if cli.json {
                 println!("{}", report.to_json());
             } else {
@@ -341,6 +363,7 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 Outcome::Warm => exit::OK,
                 Outcome::Incomplete => exit::INCOMPLETE,
                 Outcome::ProfileMismatch => exit::PROFILE_MISMATCH,
+                Outcome::Stopped => exit::STOPPED,
             })
         }
         Command::Bake(b) => {

@@ -51,6 +51,11 @@ enum gowarm_status
    already installed.
    */
   GOWARM_ALREADY_SET = 7,
+  /*
+   warm: stopped before the end (cancelled, or its deadline passed); what was
+   installed is whole. The CLI's exit code for this case is 7.
+   */
+  GOWARM_STOPPED = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -58,6 +58,9 @@ pub enum gowarm_status {
     /// `gowarm_set_log_callback`: a log callback (or another global subscriber) is
     /// already installed.
     GOWARM_ALREADY_SET = 7,
+    /// warm: stopped before the end (cancelled, or its deadline passed); what was
+    /// installed is whole. The CLI's exit code for this case is 7.
+    GOWARM_STOPPED = 8,
 }
 
 /// The phase a progress callback reports on (`phase` argument of `gowarm_progress_fn`).
@@ -92,6 +95,7 @@ impl From<Outcome> for gowarm_status {
             Outcome::Warm => gowarm_status::GOWARM_OK,
             Outcome::Incomplete => gowarm_status::GOWARM_INCOMPLETE,
             Outcome::ProfileMismatch => gowarm_status::GOWARM_PROFILE_MISMATCH,
+            Outcome::Stopped => gowarm_status::GOWARM_STOPPED,
         }
     }
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::analyze::Need;
 use crate::config::{Config, SourceConfig, SourceKind};
-use crate::engine::{Engine, Environment};
+use crate::engine::{Engine, Environment, WarmControl};
 use crate::error::{Error, Result};
 use crate::lock::OutputLock;
 use crate::manifest::{
@@ -30,7 +30,7 @@ use crate::report::{Outcome, Report};
 use crate::source::dir::{DirSource, BUILDCACHE_DIR, MODCACHE_DIR};
 use crate::source::Source;
 use crate::verify::{run_go_offline, verify_in, VerifyReport};
-use crate::warm::Progress;
+use crate::warm::{Cancel, Progress};
 
 /// The name of the one warm set of a bake given plain target directories.
 pub const DEFAULT_SET: &str = "all";
@@ -453,13 +453,12 @@ impl Engine {
                             Error::Bake(format!("no environment for {}", dir.display()))
                         })?;
                         tracing::info!(target = %dir.display(), "bake: fetching modules");
-                        let (plan, report) = self.warm_in(
-                            Some(dir),
-                            env,
-                            &sources,
-                            &SetChoice::Auto,
-                            progress.clone(),
-                        )?;
+                        let ctl = WarmControl {
+                            choice: SetChoice::Auto,
+                            progress: progress.clone(),
+                            cancel: Cancel::new(),
+                        };
+                        let (plan, report) = self.warm_in(Some(dir), env, &sources, &ctl)?;
                         if report.outcome == Outcome::Incomplete {
                             let first = report
                                 .failures

@@ -14,7 +14,27 @@ use crate::plan::{detect, first_manifest, Plan, SetChoice};
 use crate::profile::BuildProfile;
 use crate::report::Report;
 use crate::source::{build_sources, Source};
-use crate::warm::{execute, NoProgress, Progress, WarmOptions};
+use crate::warm::{execute, Cancel, NoProgress, Progress, WarmOptions};
+
+/// How one warm call runs: which warm sets' entries, where progress goes, what stops it.
+#[derive(Clone, Default)]
+pub struct WarmControl {
+    /// The warm sets whose build-cache entries to take.
+    pub choice: SetChoice,
+    /// Progress receiver.
+    pub progress: Option<Arc<dyn Progress>>,
+    /// Cancellation and deadline.
+    pub cancel: Cancel,
+}
+
+impl std::fmt::Debug for WarmControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarmControl")
+            .field("choice", &self.choice)
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
 
 /// The Go environment a request runs in.
 #[derive(Debug, Clone)]
@@ -203,8 +223,12 @@ impl Engine {
         choice: &SetChoice,
         progress: Option<Arc<dyn Progress>>,
     ) -> Result<(Plan, Report)> {
-        let env = self.environment(dir)?;
-        self.warm_in(Some(dir), &env, &self.sources, choice, progress)
+        let ctl = WarmControl {
+            choice: choice.clone(),
+            progress,
+            cancel: Cancel::new(),
+        };
+        self.warm_controlled(Some(dir), &ctl)
     }
 
     /// Warms the named warm sets (their modules and entries), with no program.
@@ -213,9 +237,23 @@ impl Engine {
         names: &[String],
         progress: Option<Arc<dyn Progress>>,
     ) -> Result<(Plan, Report)> {
-        let env = self.environment(&std::env::temp_dir())?;
-        let choice = SetChoice::Named(names.to_vec());
-        self.warm_in(None, &env, &self.sources, &choice, progress)
+        let ctl = WarmControl {
+            choice: SetChoice::Named(names.to_vec()),
+            progress,
+            cancel: Cancel::new(),
+        };
+        self.warm_controlled(None, &ctl)
+    }
+
+    /// The general warm: the module in `dir` (or, with None, the warm sets `ctl.choice`
+    /// names), with progress and a [`Cancel`] token that can stop it from another thread
+    /// or at a deadline (the Report's outcome is then [`crate::Outcome::Stopped`]).
+    pub fn warm_controlled(&self, dir: Option<&Path>, ctl: &WarmControl) -> Result<(Plan, Report)> {
+        let env = match dir {
+            Some(d) => self.environment(d)?,
+            None => self.environment(&std::env::temp_dir())?,
+        };
+        self.warm_in(dir, &env, &self.sources, ctl)
     }
 
     /// A warm in an already resolved environment, from `sources`.
@@ -224,8 +262,7 @@ impl Engine {
         dir: Option<&Path>,
         env: &Environment,
         sources: &[Arc<dyn Source>],
-        choice: &SetChoice,
-        progress: Option<Arc<dyn Progress>>,
+        ctl: &WarmControl,
     ) -> Result<(Plan, Report)> {
         let t0 = std::time::Instant::now();
         if sources.is_empty() {
@@ -236,13 +273,14 @@ impl Engine {
                         .into(),
             });
         }
-        let plan = self.plan(dir, env, sources, choice)?;
+        let plan = self.plan(dir, env, sources, &ctl.choice)?;
         let plan_ms = t0.elapsed().as_millis() as u64;
         let modcache = ModCache::new(&env.gomodcache);
         let buildcache = BuildCache::open(&env.gocache)?;
         let opts = WarmOptions {
             jobs: self.config.warm.jobs,
-            progress: progress.unwrap_or_else(|| Arc::new(NoProgress)),
+            progress: ctl.progress.clone().unwrap_or_else(|| Arc::new(NoProgress)),
+            cancel: ctl.cancel.clone(),
         };
         let mut report = self
             .runtime

@@ -469,8 +469,13 @@ impl GitCache {
             received.set((p.received_bytes() as u64, p.received_objects()));
             true
         });
+        // Proxies as git finds them: http.proxy, then https_proxy/http_proxy and no_proxy.
+        let mut proxy = git2::ProxyOptions::new();
+        proxy.auto();
         let mut opts = FetchOptions::new();
-        opts.remote_callbacks(callbacks).update_fetchhead(false);
+        opts.remote_callbacks(callbacks)
+            .proxy_options(proxy)
+            .update_fetchhead(false);
         if full {
             opts.prune(FetchPrune::On).download_tags(AutotagOption::All);
         } else {
@@ -576,6 +581,11 @@ fn init_bare(ctx: &Ctx<'_>, dir: &Path) -> Result<Repository> {
     opts.bare(true).no_reinit(true).mkpath(true);
     let repo = Repository::init_opts(dir, &opts)
         .map_err(|e| ctx.git_err(&format!("creating {}", dir.display()), &e))?;
+    // Checkouts are the commit's bytes whatever the machine's git config says (a global
+    // core.autocrlf would otherwise rewrite line endings, and so build-cache keys).
+    repo.config()
+        .and_then(|mut c| c.set_bool("core.autocrlf", false))
+        .map_err(|e| ctx.git_err(&format!("configuring {}", dir.display()), &e))?;
     // For people looking at the cache with `git`: where it came from, credentials removed.
     if let Err(e) = repo
         .remote_with_fetch("origin", &without_userinfo(ctx.raw_url), BRANCHES)

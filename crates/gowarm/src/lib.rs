@@ -26,7 +26,7 @@ pub mod warm;
 
 pub use bake::{BakeReport, BakeRequest, SetRequest};
 pub use config::Config;
-pub use engine::{Engine, Environment};
+pub use engine::{Engine, Environment, WarmControl};
 pub use error::{Error, Result};
 pub use manifest::Manifest;
 pub use plan::{Plan, SetChoice};
@@ -34,4 +34,4 @@ pub use profile::BuildProfile;
 pub use report::{Outcome, Report};
 pub use source::Source;
 pub use verify::VerifyReport;
-pub use warm::{Phase, Progress};
+pub use warm::{Cancel, Phase, Progress};

@@ -19,6 +19,9 @@ pub enum Outcome {
     /// Modules are warm, but build-cache entries were skipped because the warm cache's
     /// BuildProfile cannot hit here.
     ProfileMismatch,
+    /// Stopped before the end: cancelled, or its deadline passed. What was installed is
+    /// whole; the rest was not started (or was abandoned before its install).
+    Stopped,
 }
 
 /// Counts for one kind of item.
@@ -34,6 +37,8 @@ pub struct Counts {
     pub failed: u64,
     /// Optional items no source had (go.sum graph lines).
     pub optional_missing: u64,
+    /// Items not done because the warm was stopped (cancelled or past its deadline).
+    pub stopped: u64,
 }
 
 /// Per-source figures.
@@ -124,6 +129,7 @@ impl Report {
             Outcome::Warm => "warm",
             Outcome::Incomplete => "INCOMPLETE",
             Outcome::ProfileMismatch => "modules warm; build cache skipped (profile mismatch)",
+            Outcome::Stopped => "STOPPED (cancelled or past the deadline)",
         };
         let _ = writeln!(
             s,
@@ -149,6 +155,9 @@ impl Report {
             }
             if c.optional_missing > 0 {
                 let _ = write!(s, ", {} optional not found", c.optional_missing);
+            }
+            if c.stopped > 0 {
+                let _ = write!(s, ", {} not done (stopped)", c.stopped);
             }
             s.push('\n');
         }

@@ -48,6 +48,88 @@ impl Progress for NoProgress {
     fn end(&self, _: Phase) {}
 }
 
+/// Stops a warm from another thread: on request ([`Cancel::cancel`]) or at a deadline.
+/// Items not yet started are skipped, items waiting on a source are abandoned; an install
+/// already under way finishes (installs are atomic), so nothing half-written remains.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    inner: Arc<CancelInner>,
+}
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    cancelled: std::sync::atomic::AtomicBool,
+    deadline: Option<Instant>,
+    notify: tokio::sync::Notify,
+}
+
+impl Cancel {
+    /// A token that stops only when cancelled.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// A token that also stops at `deadline`.
+    pub fn with_deadline(deadline: Instant) -> Cancel {
+        Cancel {
+            inner: Arc::new(CancelInner {
+                deadline: Some(deadline),
+                ..CancelInner::default()
+            }),
+        }
+    }
+
+    /// Asks the warm to stop.
+    pub fn cancel(&self) {
+        self.inner
+            .cancelled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
+    }
+
+    /// Whether the warm must stop now (cancelled or past the deadline).
+    pub fn is_stopped(&self) -> bool {
+        self.inner
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+            || self.inner.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Why it stopped, if it did.
+    pub fn reason(&self) -> Option<&'static str> {
+        if self
+            .inner
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            Some("cancelled")
+        } else if self.is_stopped() {
+            Some("the deadline passed")
+        } else {
+            None
+        }
+    }
+
+    /// Completes when the warm must stop.
+    pub async fn stopped(&self) {
+        let notified = self.inner.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_stopped() {
+            return;
+        }
+        match self.inner.deadline {
+            Some(d) => {
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(d.into()) => {}
+                }
+            }
+            None => notified.await,
+        }
+    }
+}
+
 /// How a warm runs.
 #[derive(Clone)]
 pub struct WarmOptions {
@@ -55,6 +137,8 @@ pub struct WarmOptions {
     pub jobs: usize,
     /// Where progress goes.
     pub progress: Arc<dyn Progress>,
+    /// Stops it.
+    pub cancel: Cancel,
 }
 
 impl std::fmt::Debug for WarmOptions {
@@ -74,6 +158,7 @@ struct Ctx {
     stats: Mutex<BTreeMap<String, SourceStats>>,
     failures: Mutex<Vec<Failure>>,
     progress: Arc<dyn Progress>,
+    cancel: Cancel,
 }
 
 /// What happened to one item.
@@ -86,6 +171,8 @@ enum ItemResult {
     Failed,
     /// No source had it (optional item).
     OptionalMissing,
+    /// Not done: the warm was stopped.
+    Stopped,
 }
 
 /// How one source's attempt at an item ended.
@@ -410,7 +497,15 @@ where
             let ctx = ctx.clone();
             let fut = work(ctx.clone(), item);
             async move {
-                let r = fut.await;
+                if ctx.cancel.is_stopped() {
+                    return ItemResult::Stopped;
+                }
+                // An item waiting on a slow source is abandoned when the warm stops; an
+                // install in progress runs to its end on its blocking thread.
+                let r = tokio::select! {
+                    r = fut => r,
+                    _ = ctx.cancel.stopped() => ItemResult::Stopped,
+                };
                 ctx.progress.advance(
                     phase,
                     match r {
@@ -462,6 +557,7 @@ pub async fn execute(
         stats: Mutex::new(BTreeMap::new()),
         failures: Mutex::new(Vec::new()),
         progress: opts.progress.clone(),
+        cancel: opts.cancel.clone(),
     });
 
     // Modules and build-cache entries are independent: install them at the same time, so
@@ -496,6 +592,7 @@ pub async fn execute(
             ItemResult::AlreadyPresent => report.modules.already_warm += 1,
             ItemResult::Failed => report.modules.failed += 1,
             ItemResult::OptionalMissing => report.modules.optional_missing += 1,
+            ItemResult::Stopped => report.modules.stopped += 1,
         }
     }
     if report.modules.optional_missing > 0 {
@@ -512,6 +609,7 @@ pub async fn execute(
             }
             ItemResult::AlreadyPresent => report.entries.already_warm += 1,
             ItemResult::Failed | ItemResult::OptionalMissing => report.entries.failed += 1,
+            ItemResult::Stopped => report.entries.stopped += 1,
         }
     }
     if let Some(why) = &plan.entries.skipped {
@@ -531,7 +629,17 @@ pub async fn execute(
 
     report.sources = ctx.stats.lock().map(|s| s.clone()).unwrap_or_default();
     report.failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
-    report.outcome = if report.modules.failed > 0 || report.entries.failed > 0 {
+    if let Some(why) = opts.cancel.reason() {
+        if report.modules.stopped + report.entries.stopped > 0 {
+            report.warnings.push(format!(
+                "stopped: {why}; {} modules and {} entries not done",
+                report.modules.stopped, report.entries.stopped
+            ));
+        }
+    }
+    report.outcome = if report.modules.stopped > 0 || report.entries.stopped > 0 {
+        Outcome::Stopped
+    } else if report.modules.failed > 0 || report.entries.failed > 0 {
         Outcome::Incomplete
     } else if plan.entries.skipped.is_some() && !plan.entries.cold.is_empty() {
         Outcome::ProfileMismatch
