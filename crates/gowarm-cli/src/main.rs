@@ -131,6 +131,16 @@ struct Target {
     /// ones chosen from go.mod; without a directory, warm just these sets.
     #[arg(long = "set", value_name = "NAMES", value_delimiter = ',')]
     sets: Vec<String>,
+    /// Check the program out of this Git repository first (into the [git] cache, at a
+    /// path stable per repository and commit) and work on that checkout.
+    #[arg(long, value_name = "URL", conflicts_with = "dir")]
+    git: Option<String>,
+    /// The revision for --git: branch, tag, commit id (7+ hex digits) or HEAD.
+    #[arg(long, value_name = "REV", requires = "git", default_value = "HEAD")]
+    rev: String,
+    /// The module's directory inside the repository for --git.
+    #[arg(long, value_name = "PATH", requires = "git")]
+    subdir: Option<PathBuf>,
 }
 
 impl Target {
@@ -141,6 +151,15 @@ impl Target {
             (None, true) => absolute(std::path::Path::new(".")).map(Some),
             (None, false) => Ok(None),
         }
+    }
+
+    /// The Git checkout --git asks for.
+    fn git_request(&self) -> Option<gowarm::git::GitRequest> {
+        self.git.as_ref().map(|url| gowarm::git::GitRequest {
+            url: url.clone(),
+            rev: self.rev.clone(),
+            subdir: self.subdir.clone(),
+        })
     }
 
     fn choice(&self) -> SetChoice {
@@ -322,9 +341,16 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
         Command::Detect(t) => {
             let cfg = load_config(&cli, &t.from)?;
             let engine = Engine::new(cfg)?;
-            let plan = match t.dir()? {
-                Some(dir) => engine.detect_with(&dir, &t.choice())?,
-                None => engine.detect_sets(&t.sets)?,
+            let plan = match (t.git_request(), t.dir()?) {
+                (Some(req), _) => {
+                    let checkout = engine.checkout_git(&req)?;
+                    if !cli.json {
+                        print!("{}", describe_checkout(&checkout));
+                    }
+                    engine.detect_with(&checkout.dir, &t.choice())?
+                }
+                (None, Some(dir)) => engine.detect_with(&dir, &t.choice())?,
+                (None, None) => engine.detect_sets(&t.sets)?,
             };
             if cli.json {
                 println!("{}", to_json(&plan));
@@ -353,12 +379,30 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                     None => gowarm::Cancel::new(),
                 },
             };
-            let (_plan, report) = engine.warm_controlled(w.target.dir()?.as_deref(), &ctl)?;
-            if cli.json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_human());
-            }
+            let report = match w.target.git_request() {
+                Some(req) => {
+                    let (checkout, _plan, report) = engine.warm_git(&req, &ctl)?;
+                    if cli.json {
+                        println!(
+                            "{}",
+                            to_json(&serde_json::json!({ "checkout": checkout, "report": report }))
+                        );
+                    } else {
+                        print!("{}{}", describe_checkout(&checkout), report.to_human());
+                    }
+                    report
+                }
+                None => {
+                    let (_plan, report) =
+                        engine.warm_controlled(w.target.dir()?.as_deref(), &ctl)?;
+                    if cli.json {
+                        println!("{}", report.to_json());
+                    } else {
+                        print!("{}", report.to_human());
+                    }
+                    report
+                }
+            };
             Ok(match report.outcome {
                 Outcome::Warm => exit::OK,
                 Outcome::Incomplete => exit::INCOMPLETE,
@@ -520,6 +564,21 @@ fn describe_manifest(file: &std::path::Path, m: &gowarm::manifest::Summary) -> S
         }
     }
     s
+}
+
+fn describe_checkout(c: &gowarm::git::Checkout) -> String {
+    let how = match c.fetch {
+        gowarm::git::FetchKind::Clone => "cloned",
+        gowarm::git::FetchKind::Fetch => "fetched",
+        gowarm::git::FetchKind::Reused => "cached",
+    };
+    format!(
+        "checkout {} at {} ({how}, {}, {:.2}s)\n",
+        c.dir.display(),
+        &c.commit[..c.commit.len().min(12)],
+        gowarm::report::human_bytes(c.received_bytes),
+        c.duration_ms as f64 / 1000.0
+    )
 }
 
 fn describe_bake(r: &gowarm::BakeReport) -> String {

@@ -299,3 +299,80 @@ fn bake_from_config_with_warm_set_patterns_is_incremental_and_locked() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn warm_git_checks_out_once_and_reuses_the_stable_path() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut proxy = ProxyDir::new(tmp.path().join("proxy")).expect("proxy");
+    example_proxy(&mut proxy).expect("example");
+    let repo = tmp.path().join("repo");
+    copy_example_program(&repo.join("iac")).expect("program");
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git");
+        assert!(o.status.success(), "git {args:?}: {}", text(&o.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "program"]);
+    let url = format!("file://{}", repo.display());
+    let pod = TempGoDirs::new().expect("pod");
+    let env = GoEnv::new(&*pod).env("GOWARM_CONFIG", tmp.path().join("none.toml"));
+    std::fs::write(
+        tmp.path().join("none.toml"),
+        format!(
+            "[git]\ndir = \"{}\"\n",
+            tmp.path().join("git-cache").display()
+        ),
+    )
+    .expect("config");
+    let args = [
+        "warm",
+        "--git",
+        &url,
+        "--rev",
+        "main",
+        "--subdir",
+        "iac",
+        "--from",
+        &proxy.url(),
+        "--json",
+    ];
+    let o = gowarm(&env, &args);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["checkout"]["fetch"], "clone", "{v}");
+    assert_eq!(v["report"]["modules"]["installed"], 3, "{v}");
+    let dir = v["checkout"]["dir"].as_str().expect("dir").to_string();
+    assert!(std::path::Path::new(&dir).join("go.mod").is_file());
+
+    let o = gowarm(&env, &args);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["checkout"]["dir"], dir.as_str(), "same commit, same path");
+    assert_eq!(v["report"]["modules"]["installed"], 0, "{v}");
+
+    let o = gowarm(
+        &env,
+        &[
+            "detect",
+            "--git",
+            &url,
+            "--rev",
+            "nope",
+            "--from",
+            &proxy.url(),
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stderr).contains("nope"), "{}", text(&o.stderr));
+    let o = gowarm(&env, &["warm", "--git", &url, "--from", &proxy.url()]);
+    assert_eq!(code(&o), 1, "the repository root has no go.mod");
+    assert!(text(&o.stderr).contains("go.mod"), "{}", text(&o.stderr));
+}

@@ -29,6 +29,9 @@ pub struct Config {
     /// Bake settings.
     #[serde(default)]
     pub bake: BakeConfig,
+    /// The Git checkout cache (`warm --git`).
+    #[serde(default)]
+    pub git: crate::git::GitConfig,
     /// The directory of the file the configuration came from (relative paths in `[bake]`
     /// start there).
     #[serde(skip)]

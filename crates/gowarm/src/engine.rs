@@ -9,6 +9,7 @@ use gowarm_gomod::modcache::ModCache;
 use crate::analyze::analyze;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::git::{Checkout, GitCache, GitRequest};
 use crate::goenv::GoEnv;
 use crate::plan::{detect, first_manifest, Plan, SetChoice};
 use crate::profile::BuildProfile;
@@ -243,6 +244,27 @@ impl Engine {
             cancel: Cancel::new(),
         };
         self.warm_controlled(None, &ctl)
+    }
+
+    /// Checks `req` out of the Git cache (`[git]`): a fetch when the repository is cached,
+    /// a clone when not, nothing when the commit's checkout exists; the checkout's path is
+    /// stable per repository and commit, so build-cache keys repeat across jobs.
+    pub fn checkout_git(&self, req: &GitRequest) -> Result<Checkout> {
+        GitCache::from_config(&self.config.git)?.checkout(req)
+    }
+
+    /// Checks `req` out ([`Engine::checkout_git`]) and warms the module there.
+    pub fn warm_git(&self, req: &GitRequest, ctl: &WarmControl) -> Result<(Checkout, Plan, Report)> {
+        if ctl.cancel.is_stopped() {
+            return Err(Error::Request(format!(
+                "{} before checking out {}",
+                ctl.cancel.reason().unwrap_or("stopped"),
+                crate::git::redact_url(&req.url)
+            )));
+        }
+        let checkout = self.checkout_git(req)?;
+        let (plan, report) = self.warm_controlled(Some(&checkout.dir), ctl)?;
+        Ok((checkout, plan, report))
     }
 
     /// The general warm: the module in `dir` (or, with None, the warm sets `ctl.choice`
