@@ -128,6 +128,13 @@ typedef int32_t gowarm_log_level;
 #endif // __cplusplus
 
 /*
+ A cancellation handle: trigger it from any thread to stop the calls it was passed to.
+ Opaque to C; create with `gowarm_cancel_new`, free with `gowarm_cancel_free` after the
+ calls using it have returned.
+ */
+typedef struct gowarm_cancel gowarm_cancel;
+
+/*
  An engine: configuration, sources and the runtime that drives them. Opaque to C; one
  handle may be used by many threads at once.
  */
@@ -148,6 +155,34 @@ typedef void (*gowarm_progress_fn)(void *user_data,
                                    uint64_t done,
                                    uint64_t total,
                                    uint64_t bytes);
+
+/*
+ Options of `gowarm_warm` and `gowarm_warm_git`. Zero-initialise it (`= {0}`) for the
+ defaults; every field is optional.
+ */
+typedef struct {
+  /*
+   Comma-separated warm set names whose build-cache entries to take (`"aws,gcp"`);
+   NULL: the sets chosen from the program's go.mod.
+   */
+  const char *sets;
+  /*
+   Stop the call this many milliseconds after it starts (0: no deadline).
+   */
+  uint64_t timeout_ms;
+  /*
+   Stop the call when this handle is triggered (NULL: none).
+   */
+  const gowarm_cancel *cancel;
+  /*
+   Progress callback (NULL: none); see `gowarm_progress_fn`.
+   */
+  gowarm_progress_fn progress;
+  /*
+   Passed to `progress` unchanged.
+   */
+  void *progress_user_data;
+} gowarm_warm_options;
 
 /*
  Log callback: `(user_data, level, message)`.
@@ -237,6 +272,67 @@ int32_t gowarm_warm_module_with_progress(const gowarm_engine *engine,
                                          gowarm_progress_fn callback,
                                          void *user_data,
                                          char **report_json);
+
+/*
+ The general warm: warms the Go module in `module_dir`, or, when `module_dir` is NULL,
+ the warm sets `options->sets` names (modules and build-cache entries, no program).
+ `options` may be NULL (defaults). Stores the Report as JSON in `*report_json`.
+
+ Returns the Report's outcome as for `gowarm_warm_module`, `GOWARM_STOPPED` when
+ `options->cancel` was triggered or `options->timeout_ms` passed (what was installed is
+ whole), or an error status with `{"error": "..."}`.
+
+ # Safety
+ As for `gowarm_detect`; `options` is NULL or points to an initialised
+ `gowarm_warm_options` whose pointers are NULL or valid until this call returns.
+ */
+int32_t gowarm_warm(const gowarm_engine *engine,
+                    const char *module_dir,
+                    const gowarm_warm_options *options,
+                    char **report_json);
+
+/*
+ Checks `rev` of the Git repository `url` out (into the `[git]` cache, at a path stable
+ per repository and commit; a fetch when the repository is cached) and warms the module
+ in `subdir` of it (NULL: the repository root). Stores `{"checkout": …, "report": …}`
+ as JSON in `*report_json`; the job builds in `checkout.dir`.
+
+ Returns as `gowarm_warm`; a revision that does not exist, a remote that does not answer
+ within `[git] timeout_secs` or a checkout without go.mod is `GOWARM_ERROR`.
+
+ # Safety
+ As for `gowarm_warm`; `url` and `rev` are NUL-terminated strings, `subdir` is NULL or one.
+ */
+int32_t gowarm_warm_git(const gowarm_engine *engine,
+                        const char *url,
+                        const char *rev,
+                        const char *subdir,
+                        const gowarm_warm_options *options,
+                        char **report_json);
+
+/*
+ A new cancellation handle (free it with `gowarm_cancel_free`). Never NULL.
+ */
+gowarm_cancel *gowarm_cancel_new(void);
+
+/*
+ Triggers `cancel`: calls using it stop as soon as they can (items not started are
+ skipped; installs under way finish) and return `GOWARM_STOPPED`. Safe from any thread,
+ any number of times. Returns `GOWARM_INVALID_ARGUMENT` for NULL.
+
+ # Safety
+ `cancel` is NULL or a live handle from `gowarm_cancel_new`.
+ */
+int32_t gowarm_cancel_trigger(const gowarm_cancel *cancel);
+
+/*
+ Frees a cancellation handle. NULL is ignored. Calls that were passed it must have
+ returned.
+
+ # Safety
+ `cancel` is NULL or a handle from `gowarm_cancel_new`, not yet freed.
+ */
+void gowarm_cancel_free(gowarm_cancel *cancel);
 
 /*
  Installs `callback` as the receiver of gowarm's log messages (a process-wide `tracing`

@@ -16,6 +16,7 @@
 
 mod call;
 mod log;
+mod options;
 mod progress;
 
 use std::ffi::{c_char, c_void};
@@ -26,6 +27,7 @@ use gowarm::{Config, Engine, Outcome};
 
 use call::{engine_arg, guard, path_arg, put_string, str_arg, CallError};
 pub use log::gowarm_log_fn;
+pub use options::{gowarm_cancel, gowarm_warm_options};
 pub use progress::gowarm_progress_fn;
 
 /// An engine: configuration, sources and the runtime that drives them. Opaque to C; one
@@ -270,6 +272,115 @@ fn warm(
 ) -> Result<(gowarm_status, String), CallError> {
     let (_plan, report) = engine.warm(dir, progress)?;
     Ok((report.outcome.into(), report.to_json()))
+}
+
+/// The general warm: warms the Go module in `module_dir`, or, when `module_dir` is NULL,
+/// the warm sets `options->sets` names (modules and build-cache entries, no program).
+/// `options` may be NULL (defaults). Stores the Report as JSON in `*report_json`.
+///
+/// Returns the Report's outcome as for `gowarm_warm_module`, `GOWARM_STOPPED` when
+/// `options->cancel` was triggered or `options->timeout_ms` passed (what was installed is
+/// whole), or an error status with `{"error": "..."}`.
+///
+/// # Safety
+/// As for `gowarm_detect`; `options` is NULL or points to an initialised
+/// `gowarm_warm_options` whose pointers are NULL or valid until this call returns.
+#[no_mangle]
+pub unsafe extern "C" fn gowarm_warm(
+    engine: *const gowarm_engine,
+    module_dir: *const c_char,
+    options: *const gowarm_warm_options,
+    report_json: *mut *mut c_char,
+) -> i32 {
+    call::with_json(report_json, || {
+        let engine = engine_arg(engine)?;
+        let ctl = options::control(options)?;
+        let dir = if module_dir.is_null() {
+            if matches!(ctl.choice, gowarm::SetChoice::Auto) {
+                return Err(CallError::invalid(
+                    "module_dir is NULL and options->sets names no warm set",
+                ));
+            }
+            None
+        } else {
+            Some(path_arg(module_dir, "module_dir")?)
+        };
+        let (_plan, report) = engine.warm_controlled(dir, &ctl)?;
+        Ok((report.outcome.into(), report.to_json()))
+    })
+}
+
+/// Checks `rev` of the Git repository `url` out (into the `[git]` cache, at a path stable
+/// per repository and commit; a fetch when the repository is cached) and warms the module
+/// in `subdir` of it (NULL: the repository root). Stores `{"checkout": …, "report": …}`
+/// as JSON in `*report_json`; the job builds in `checkout.dir`.
+///
+/// Returns as `gowarm_warm`; a revision that does not exist, a remote that does not answer
+/// within `[git] timeout_secs` or a checkout without go.mod is `GOWARM_ERROR`.
+///
+/// # Safety
+/// As for `gowarm_warm`; `url` and `rev` are NUL-terminated strings, `subdir` is NULL or one.
+#[no_mangle]
+pub unsafe extern "C" fn gowarm_warm_git(
+    engine: *const gowarm_engine,
+    url: *const c_char,
+    rev: *const c_char,
+    subdir: *const c_char,
+    options: *const gowarm_warm_options,
+    report_json: *mut *mut c_char,
+) -> i32 {
+    call::with_json(report_json, || {
+        let engine = engine_arg(engine)?;
+        let ctl = options::control(options)?;
+        let mut req = gowarm::git::GitRequest::new(str_arg(url, "url")?, str_arg(rev, "rev")?);
+        if !subdir.is_null() {
+            req = req.with_subdir(str_arg(subdir, "subdir")?);
+        }
+        let (checkout, _plan, report) = engine.warm_git(&req, &ctl)?;
+        let json = serde_json::to_string(&serde_json::json!({
+            "checkout": checkout,
+            "report": report,
+        }))
+        .map_err(|e| CallError::error(format!("encoding the Report as JSON: {e}")))?;
+        Ok((report.outcome.into(), json))
+    })
+}
+
+/// A new cancellation handle (free it with `gowarm_cancel_free`). Never NULL.
+#[no_mangle]
+pub extern "C" fn gowarm_cancel_new() -> *mut gowarm_cancel {
+    Box::into_raw(Box::new(gowarm_cancel {
+        cancel: gowarm::Cancel::new(),
+    }))
+}
+
+/// Triggers `cancel`: calls using it stop as soon as they can (items not started are
+/// skipped; installs under way finish) and return `GOWARM_STOPPED`. Safe from any thread,
+/// any number of times. Returns `GOWARM_INVALID_ARGUMENT` for NULL.
+///
+/// # Safety
+/// `cancel` is NULL or a live handle from `gowarm_cancel_new`.
+#[no_mangle]
+pub unsafe extern "C" fn gowarm_cancel_trigger(cancel: *const gowarm_cancel) -> i32 {
+    match cancel.as_ref() {
+        Some(c) => {
+            c.cancel.cancel();
+            gowarm_status::GOWARM_OK as i32
+        }
+        None => gowarm_status::GOWARM_INVALID_ARGUMENT as i32,
+    }
+}
+
+/// Frees a cancellation handle. NULL is ignored. Calls that were passed it must have
+/// returned.
+///
+/// # Safety
+/// `cancel` is NULL or a handle from `gowarm_cancel_new`, not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn gowarm_cancel_free(cancel: *mut gowarm_cancel) {
+    if !cancel.is_null() {
+        drop(Box::from_raw(cancel));
+    }
 }
 
 /// Installs `callback` as the receiver of gowarm's log messages (a process-wide `tracing`

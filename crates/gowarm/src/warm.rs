@@ -1,7 +1,10 @@
 //! Fetch, verify and install a Plan: sources in order per item, in parallel.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -58,9 +61,11 @@ pub struct Cancel {
 
 #[derive(Debug, Default)]
 struct CancelInner {
-    cancelled: std::sync::atomic::AtomicBool,
+    cancelled: AtomicBool,
     deadline: Option<Instant>,
     notify: tokio::sync::Notify,
+    /// A token whose stop stops this one too.
+    parent: Option<Cancel>,
 }
 
 impl Cancel {
@@ -79,30 +84,36 @@ impl Cancel {
         }
     }
 
+    /// A token that stops when this one does, or at `deadline`.
+    pub fn child(&self, deadline: Option<Instant>) -> Cancel {
+        Cancel {
+            inner: Arc::new(CancelInner {
+                deadline,
+                parent: Some(self.clone()),
+                ..CancelInner::default()
+            }),
+        }
+    }
+
     /// Asks the warm to stop.
     pub fn cancel(&self) {
-        self.inner
-            .cancelled
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.cancelled.store(true, Ordering::SeqCst);
         self.inner.notify.notify_waiters();
     }
 
     /// Whether the warm must stop now (cancelled or past the deadline).
     pub fn is_stopped(&self) -> bool {
-        self.inner
-            .cancelled
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.inner.cancelled.load(Ordering::SeqCst)
             || self.inner.deadline.is_some_and(|d| Instant::now() >= d)
+            || self.inner.parent.as_ref().is_some_and(Cancel::is_stopped)
     }
 
     /// Why it stopped, if it did.
     pub fn reason(&self) -> Option<&'static str> {
-        if self
-            .inner
-            .cancelled
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
+        if self.inner.cancelled.load(Ordering::SeqCst) {
             Some("cancelled")
+        } else if let Some(why) = self.inner.parent.as_ref().and_then(Cancel::reason) {
+            Some(why)
         } else if self.is_stopped() {
             Some("the deadline passed")
         } else {
@@ -111,22 +122,33 @@ impl Cancel {
     }
 
     /// Completes when the warm must stop.
-    pub async fn stopped(&self) {
-        let notified = self.inner.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.is_stopped() {
-            return;
-        }
-        match self.inner.deadline {
-            Some(d) => {
-                tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep_until(d.into()) => {}
-                }
+    pub fn stopped(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        // Boxed: a child waits on its parent, so the future is recursive.
+        Box::pin(async move {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_stopped() {
+                return;
             }
-            None => notified.await,
-        }
+            let deadline = async {
+                match self.inner.deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let parent = async {
+                match &self.inner.parent {
+                    Some(p) => p.stopped().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = notified => {}
+                _ = deadline => {}
+                _ = parent => {}
+            }
+        })
     }
 }
 
