@@ -11,6 +11,22 @@ use crate::error::{Error, Result};
 pub const DEFAULT_FILE: &str = "gowarm.toml";
 
 /// The whole configuration.
+///
+/// ```
+/// use gowarm::config::{BuildCacheMode, Config, SourceKind};
+///
+/// let cfg = Config::from_toml(
+///     "[warm]\nbuild_cache = \"skip\"\n[[source]]\nkind = \"dir\"\npath = \"/mnt/warm\"\n",
+///     "gowarm.toml",
+/// )?;
+/// assert_eq!(cfg.warm.build_cache, BuildCacheMode::Skip);
+/// assert_eq!(cfg.sources[0].kind, SourceKind::Dir);
+/// assert_eq!(cfg.sources[0].name, "dir:/mnt/warm");
+/// // Unknown keys are errors that name the file and the key.
+/// let e = Config::from_toml("[warm]\njbos = 2\n", "gowarm.toml").unwrap_err();
+/// assert!(e.to_string().contains("jbos"));
+/// # Ok::<(), gowarm::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {

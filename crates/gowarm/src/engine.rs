@@ -70,6 +70,31 @@ impl Environment {
 /// Its methods block the calling thread (they drive the engine's own tokio runtime), so
 /// they are for threads of the caller's (the CLI, C ABI callers), not for async tasks.
 /// One Engine may be used from many threads at once.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use gowarm::{Config, Engine, Outcome};
+///
+/// // A warm image mounted at /mnt/warm, then the upstream proxy.
+/// let config = Config::from_toml(
+///     r#"
+/// [[source]]
+/// kind = "dir"
+/// path = "/mnt/warm"
+/// [[source]]
+/// kind = "goproxy"
+/// url = "https://proxy.golang.org"
+/// "#,
+///     "inline",
+/// )?;
+/// let engine = Engine::new(config)?;
+/// let (plan, report) = engine.warm(Path::new("/jobs/42/program"), None)?;
+/// println!("{} modules were cold", plan.cold_modules().count());
+/// if report.outcome != Outcome::Warm {
+///     eprintln!("{}", report.to_human());
+/// }
+/// # Ok::<(), gowarm::Error>(())
+/// ```
 pub struct Engine {
     config: Config,
     sources: Vec<Arc<dyn Source>>,
@@ -254,7 +279,11 @@ impl Engine {
     }
 
     /// Checks `req` out ([`Engine::checkout_git`]) and warms the module there.
-    pub fn warm_git(&self, req: &GitRequest, ctl: &WarmControl) -> Result<(Checkout, Plan, Report)> {
+    pub fn warm_git(
+        &self,
+        req: &GitRequest,
+        ctl: &WarmControl,
+    ) -> Result<(Checkout, Plan, Report)> {
         if ctl.cancel.is_stopped() {
             return Err(Error::Request(format!(
                 "{} before checking out {}",

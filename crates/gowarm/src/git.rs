@@ -24,7 +24,9 @@
 //!
 //! A checkout holds the tree only (no `.git`): Go then stamps no VCS information, and
 //! nothing in it changes between jobs. Submodules are not checked out (their directories
-//! are left empty) and LFS pointers stay pointers.
+//! are left empty) and LFS pointers stay pointers. Every job building a commit shares its
+//! checkout, so jobs must treat it as read-only (`go build -o elsewhere` writes nothing
+//! there; a `go build` without `-o` in the module directory would).
 
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
@@ -52,8 +54,8 @@ const NEW_PREFIX: &str = ".new-";
 const TMP_PREFIX: &str = ".tmp-";
 /// The lock file inside a checkout in progress (removed before the final rename).
 const CHECKOUT_LOCK: &str = ".gowarm-checkout.lock";
-/// A checkout in progress without its lock file, older than this, was left by a process
-/// killed between making the directory and locking it.
+/// A checkout directory without a lock file (`.new-*`, or `.tmp-*` once its lock file is
+/// removed) older than this was left by a killed process.
 const STALE: Duration = Duration::from_secs(3600);
 /// The shortest commit id prefix taken as a commit id (git's default abbreviation).
 const MIN_COMMIT_PREFIX: usize = 7;
@@ -352,14 +354,14 @@ impl GitCache {
             write_stamp(&stamp, started);
         }
 
-        let tried = match resolve(&repo, ctx.rev) {
+        let mut tried = match resolve(&repo, ctx.rev) {
             Ok(id) => return Ok((id, kind, bytes)),
             Err(tried) => tried,
         };
-        let mut tried = tried;
-        // A commit that no branch or tag reaches (a pull request's head, say) can still be
-        // fetched by id from servers that allow it (GitHub and git-daemon do for reachable
-        // objects; `uploadpack.allowAnySHA1InWant` for the rest).
+        // A commit that no branch or tag reaches (that of a pull request or a deleted
+        // branch) can still be fetched by its full id from servers that allow it: GitHub
+        // does, git's upload-pack with uploadpack.allowReachableSHA1InWant or
+        // allowAnySHA1InWant.
         if is_full_commit_id(ctx.rev) {
             match self.fetch(ctx, &repo, &[ctx.rev.to_string()], false, "fetch by id") {
                 Ok(got) => {
@@ -367,12 +369,16 @@ impl GitCache {
                     if let Ok(id) = resolve(&repo, ctx.rev) {
                         return Ok((id, FetchKind::Fetch, bytes));
                     }
-                    tried.push(format!(
-                        "fetching commit {} by id (it is not a commit)",
-                        ctx.rev
-                    ));
+                    let present =
+                        Oid::from_str(ctx.rev).is_ok_and(|id| repo.find_object(id, None).is_ok());
+                    tried.push(if present {
+                        "fetching it by id (it is not a commit)".to_string()
+                    } else {
+                        "fetching it by id (the remote sent nothing: it has no such object)"
+                            .to_string()
+                    });
                 }
-                Err(e) => tried.push(format!("fetching commit {} by id: {e}", ctx.rev)),
+                Err(e) => tried.push(format!("fetching it by id: {e}")),
             }
         }
         Err(ctx.err(not_found_message(ctx.rev, &tried, &repo)))
@@ -484,8 +490,8 @@ impl GitCache {
         let specs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
         if let Err(e) = remote.fetch(&specs, Some(&mut opts), Some(&format!("gowarm: {what}"))) {
             let elapsed = t0.elapsed();
-            let timed_out = e.code() == git2::ErrorCode::Timeout
-                || (!self.timeout.is_zero() && elapsed >= self.timeout);
+            let timed_out =
+                e.code() == git2::ErrorCode::Timeout || e.message().contains("timed out");
             let hint = if timed_out {
                 format!(
                     " (no answer within the {} s timeout: is the host up and reachable?)",
@@ -655,7 +661,7 @@ fn resolve(repo: &Repository, rev: &str) -> std::result::Result<Oid, Vec<String>
                 tried.push(format!("commit id {rev} (ambiguous: give more digits)"))
             }
             Err(_) => tried.push(format!(
-                "commit id {rev} (no such commit in the fetched branches and tags)"
+                "commit id {rev} (no such commit in the branches and tags)"
             )),
         }
     }
@@ -665,6 +671,10 @@ fn resolve(repo: &Repository, rev: &str) -> std::result::Result<Oid, Vec<String>
 /// The refs `rev` may name, in the order Go tries them (tags before branches), each with
 /// how to describe it and where the cache keeps it.
 fn ref_candidates(rev: &str) -> Vec<(String, String)> {
+    if is_full_commit_id(rev) {
+        // As in Go: a full commit id is a commit id, not a branch or tag name.
+        return Vec::new();
+    }
     if rev == "HEAD" {
         return vec![("the remote's HEAD".into(), REMOTE_HEAD.into())];
     }
@@ -1198,6 +1208,11 @@ mod tests {
             .collect();
         let want = [".new-fresh", ".tmp-live", ".tmp-renaming", "0123abcd"];
         assert_eq!(left, want.iter().map(|s| s.to_string()).collect());
+    }
+
+    #[test]
+    fn git_libgit2_is_built_with_https() {
+        assert!(git2::Version::get().https(), "git2's https feature is off");
     }
 
     #[test]

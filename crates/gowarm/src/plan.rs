@@ -76,6 +76,16 @@ pub struct EntryPlan {
 }
 
 /// For one request: what is cold, and from where it will come.
+///
+/// ```no_run
+/// # let engine = gowarm::Engine::new(gowarm::Config::default())?;
+/// let plan = engine.detect(std::path::Path::new("./program"))?;
+/// for m in plan.cold_modules() {
+///     println!("cold: {} from {}", m.module(), m.source.as_deref().unwrap_or("no source"));
+/// }
+/// println!("{} build-cache entries cold", plan.entries.cold.len());
+/// # Ok::<(), gowarm::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     /// What the request needs.

@@ -70,6 +70,16 @@ pub struct Failure {
 }
 
 /// What a warm (or the install part of a bake) did.
+///
+/// ```
+/// use gowarm::{Outcome, Report};
+///
+/// let r = Report::new(None);
+/// assert_eq!(r.outcome, Outcome::Warm);
+/// let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+/// assert_eq!(json["outcome"], "warm");
+/// assert!(r.to_human().starts_with("warm in"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// The module directory warmed, if any.

@@ -80,6 +80,28 @@ pub enum ModuleBody {
 }
 
 /// Somewhere warm content can come from.
+///
+/// A source only answers; the warm verifies and installs. A minimal source that has
+/// nothing (every answer a miss):
+///
+/// ```
+/// use std::path::Path;
+/// use gowarm::source::{Fetch, ModuleBody, Source};
+/// use gowarm_gomod::ModuleVersion;
+///
+/// #[derive(Debug)]
+/// struct Empty;
+///
+/// #[async_trait::async_trait]
+/// impl Source for Empty {
+///     fn name(&self) -> &str { "empty" }
+///     fn trusted(&self) -> bool { false }
+///     async fn gomod(&self, _m: &ModuleVersion) -> Fetch<Vec<u8>> { Ok(None) }
+///     async fn module(&self, _m: &ModuleVersion, _scratch: &Path) -> Fetch<ModuleBody> {
+///         Ok(None)
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Source: Send + Sync + std::fmt::Debug {
     /// The name used in logs and the Report.
