@@ -130,9 +130,24 @@ impl BakeRequest {
         } else if !bake.sets.is_empty() {
             let mut sets = Vec::new();
             for s in &bake.sets {
+                let mut targets = if s.targets.is_empty() {
+                    Vec::new()
+                } else {
+                    crate::target::resolve(&s.targets, &root)?
+                };
+                if !s.git.is_empty() {
+                    let cache = crate::git::GitCache::from_config(&config.git)?;
+                    for g in &s.git {
+                        let mut req = crate::git::GitRequest::new(g.url.clone(), g.rev.clone());
+                        req.subdir = g.subdir.clone();
+                        let checkout = cache.checkout(&req)?;
+                        tracing::info!(set = %s.name, dir = %checkout.dir.display(), commit = %checkout.commit, "bake: git target");
+                        targets.push(checkout.dir);
+                    }
+                }
                 sets.push(SetRequest {
                     name: s.name.clone(),
-                    targets: crate::target::resolve(&s.targets, &root)?,
+                    targets,
                     sdk: s.sdk.clone(),
                 });
             }

@@ -389,6 +389,27 @@ pub struct WarmSetConfig {
     /// time (default: the modules its targets require that no other set's targets require).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sdk: Vec<String>,
+    /// Programs in Git repositories, checked out through the `[git]` cache.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub git: Vec<GitTargetConfig>,
+}
+
+/// A target in a Git repository: `{ url = "…", rev = "v1.2.0", subdir = "iac/pulumi" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitTargetConfig {
+    /// The repository URL.
+    pub url: String,
+    /// Branch, tag or commit id.
+    #[serde(default = "default_rev")]
+    pub rev: String,
+    /// The module's directory in the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdir: Option<PathBuf>,
+}
+
+fn default_rev() -> String {
+    "HEAD".into()
 }
 
 impl Config {
@@ -502,7 +523,7 @@ impl Config {
             if !names.insert(set.name.as_str()) {
                 return Err(bad(format!("[[bake.set]] {:?} is defined twice", set.name)));
             }
-            if set.targets.is_empty() {
+            if set.targets.is_empty() && set.git.is_empty() {
                 return Err(bad(format!(
                     "[[bake.set]] {:?} has no targets; add `targets = [\"path/to/program\"]`",
                     set.name

@@ -512,3 +512,56 @@ fn owner_gets_the_caches_and_builds_as_that_user_with_all_hits() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(gowarm_testkit::count_compiles(&stderr), 0, "{stderr}");
 }
+
+#[test]
+fn a_warm_set_target_can_be_a_git_repository_revision() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    copy_tree(&f.p.greet, &repo.join("iac"));
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "p",
+        ],
+    ] {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .expect("git");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let toml = format!(
+        "[git]\ndir = \"{}\"\n[bake]\nout = \"{}\"\n[[bake.set]]\nname = \"greet\"\ngit = [{{ url = \"file://{}\", rev = \"main\", subdir = \"iac\" }}]\n",
+        tmp.path().join("git-cache").display(),
+        tmp.path().join("out").display(),
+        repo.display()
+    );
+    let cfg = gowarm::Config::from_toml(&toml, "test.toml").expect("config");
+    let req = BakeRequest::from_config(&cfg, &[], None, common::cacheprog()).expect("request");
+    assert_eq!(req.sets.len(), 1);
+    let dir = &req.sets[0].targets[0];
+    assert!(
+        dir.starts_with(tmp.path().join("git-cache")),
+        "{}",
+        dir.display()
+    );
+    assert!(
+        dir.ends_with("iac") && dir.join("go.mod").is_file(),
+        "{}",
+        dir.display()
+    );
+    // The checkout builds like any target.
+    let r = bake(req.sets.clone(), &tmp.path().join("out"), &f.proxy).expect("bake");
+    assert_eq!(r.sets[0].verify.as_ref().map(|v| v.hit_ratio), Some(1.0));
+}
