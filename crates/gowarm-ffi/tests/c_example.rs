@@ -20,7 +20,9 @@ fn c_example_warms_the_example_program() {
         .arg(crate_dir.join("include"))
         .arg(crate_dir.join("examples/c/warm.c"))
         .arg(&lib)
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        // What `cargo rustc --print native-static-libs` lists: OpenSSL and zlib come from
+        // git2's HTTPS transport (Debian's libssl-dev / zlib1g-dev; docs/c-abi.md).
+        .args(["-lssl", "-lcrypto", "-lz", "-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe)
         .output()
         .expect("run cc");

@@ -18,6 +18,7 @@ use gowarm::git::{Checkout, FetchKind, GitCache, GitRequest};
 const SOURCES: &[(&str, &str)] = &[
     ("github.com/digitalocean/godo", "internal/godo"),
     ("golang.org/x/oauth2", "internal/oauth2"),
+    ("golang.org/x/net", "internal/net"),
 ];
 const GOCODE: &str = "/usr/share/gocode/src";
 /// Commits pushed upstream between the first and the second job.
@@ -63,9 +64,9 @@ fn main() {
         let second = job(&cache, &url, "main", FetchKind::Fetch);
         rows[1].add(&second);
         rows[2].add(&job(&cache, &url, "v2", FetchKind::Fetch));
-        rows[3].add(&job(&cache, &url, &second.commit, FetchKind::Reused));
+        rows[3].add(&job(&cache, &url, &second.0.commit, FetchKind::Reused));
         let again = job(&cache, &url, "main", FetchKind::Fetch);
-        assert!(!again.checked_out && again.root == second.root);
+        assert!(!again.0.checked_out && again.0.root == second.0.root);
         rows[4].add(&again);
         repo_size = du(&cache.root().join("repos"));
 
@@ -94,12 +95,12 @@ fn main() {
     );
     println!();
     println!(
-        "| {:<62} | {:>9} | {:>7} | {:>10} | {:>11} |",
-        "job", "median ms", "min ms", "received", "vs first job"
+        "| {:<62} | {:>9} | {:>7} | {:>16} | {:>10} | {:>12} |",
+        "job", "median ms", "min ms", "fetch + checkout", "received", "vs first job"
     );
     println!(
-        "|{:-<64}|{:->11}|{:->9}|{:->12}|{:->14}|",
-        "", "", "", "", ""
+        "|{:-<64}|{:->11}|{:->9}|{:->18}|{:->12}|{:->14}|",
+        "", "", "", "", "", ""
     );
     for r in &rows {
         let received = match r.received {
@@ -107,10 +108,11 @@ fn main() {
             None => "-".into(),
         };
         println!(
-            "| {:<62} | {:>9.1} | {:>7.1} | {:>10} | {:>11.3}x |",
+            "| {:<62} | {:>9.1} | {:>7.1} | {:>16} | {:>10} | {:>11.3}x |",
             r.name,
             ms(r.median()),
             ms(r.min()),
+            r.parts(),
             received,
             r.median().as_secs_f64() / base.as_secs_f64()
         );
@@ -131,6 +133,8 @@ fn ms(d: Duration) -> f64 {
 struct Row {
     name: &'static str,
     times: Vec<Duration>,
+    fetch_ms: Vec<u64>,
+    checkout_ms: Vec<u64>,
     received: Option<u64>,
 }
 
@@ -139,34 +143,52 @@ impl Row {
         Row {
             name,
             times: Vec::new(),
+            fetch_ms: Vec::new(),
+            checkout_ms: Vec::new(),
             received: None,
         }
     }
 
-    fn add(&mut self, c: &Checkout) {
-        self.times.push(Duration::from_millis(c.duration_ms));
+    fn add(&mut self, (c, took): &(Checkout, Duration)) {
+        self.times.push(*took);
+        self.fetch_ms.push(c.fetch_ms);
+        self.checkout_ms.push(c.checkout_ms);
         self.received = Some(self.received.unwrap_or(0).max(c.received_bytes));
     }
 
     fn median(&self) -> Duration {
-        let mut t = self.times.clone();
-        t.sort();
-        t[t.len() / 2]
+        median(&self.times)
     }
 
     fn min(&self) -> Duration {
         self.times.iter().copied().min().unwrap_or_default()
     }
+
+    /// Median milliseconds fetching and checking out (gowarm rows only).
+    fn parts(&self) -> String {
+        if self.fetch_ms.is_empty() {
+            return "-".into();
+        }
+        format!("{} + {}", median(&self.fetch_ms), median(&self.checkout_ms))
+    }
 }
 
-/// A checkout that must succeed with the expected kind of fetch.
-fn job(cache: &GitCache, url: &str, rev: &str, want: FetchKind) -> Checkout {
+fn median<T: Copy + Ord>(v: &[T]) -> T {
+    let mut v = v.to_vec();
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A checkout that must succeed with the expected kind of fetch, and its wall time.
+fn job(cache: &GitCache, url: &str, rev: &str, want: FetchKind) -> (Checkout, Duration) {
+    let t = Instant::now();
     let c = cache
         .checkout(&GitRequest::new(url, rev))
         .unwrap_or_else(|e| panic!("checkout {rev}: {e}"));
+    let took = t.elapsed();
     assert_eq!(c.fetch, want, "{rev}: {c:?}");
     assert!(c.dir.join("go.mod").is_file());
-    c
+    (c, took)
 }
 
 /// Builds the repository with `git fast-import`: the sources in the first commit, then
