@@ -107,6 +107,12 @@ enum Command {
     /// Inspect a warm cache's Manifest.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Pod startup: warm the warm sets this pod needs within a deadline, then write the
+    /// ready file a readiness probe looks for.
+    #[command(
+        after_help = "Examples:\n  gowarm hook --deadline 120                       # every set of the warm image\n  gowarm hook --set aws,gcp --deadline 90 --owner 1001:1001\n  gowarm hook --deadline 60 --best-effort --ready-file /var/run/gowarm/ready.json\n\nThe ready file (JSON: the sets and the Report) is written only when the warm ends warm, or\nalways with --best-effort; a stale one is removed first. Exit code 0 warm, 7 deadline passed,\n4 items failed, 5 build cache skipped (profile); with --best-effort 0 unless an error stops it."
+    )]
+    Hook(HookArgs),
     /// The GOCACHEPROG server bake runs `go` with (started by go, not by hand).
     #[command(hide = true)]
     Cacheprog {
@@ -224,6 +230,29 @@ struct BakeArgs {
     /// Items fetched and installed at once.
     #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+struct HookArgs {
+    /// Warm sets to warm (comma-separated; default: [hook] sets, else every set of the
+    /// first warm cache's Manifest).
+    #[arg(long = "set", value_name = "NAMES", value_delimiter = ',')]
+    sets: Vec<String>,
+    /// Sources, tried in order; replace the configured [[source]] list.
+    #[arg(long = "from", value_name = "SOURCE")]
+    from: Vec<String>,
+    /// Give up after this many seconds (default: [hook] deadline_secs, else none).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    deadline: Option<std::time::Duration>,
+    /// The ready file (default: [hook] ready_file, else /var/run/gowarm/ready.json).
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
+    /// Mark the pod ready and exit 0 even when the warm did not finish.
+    #[arg(long)]
+    best_effort: bool,
+    /// Give the warmed caches to UID:GID (the runner user).
+    #[arg(long, value_name = "UID:GID")]
+    owner: Option<gowarm::owner::Owner>,
 }
 
 #[derive(Debug, Args)]
@@ -439,6 +468,50 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 print!("{}", describe_bake(&report));
             }
             Ok(exit::OK)
+        }
+        Command::Hook(h) => {
+            let mut cfg = load_config(&cli, &h.from)?;
+            if let Some(o) = h.owner {
+                cfg.warm.owner = Some(o);
+            }
+            let req = gowarm::hook::HookRequest {
+                sets: if h.sets.is_empty() {
+                    cfg.hook.sets.clone()
+                } else {
+                    h.sets.clone()
+                },
+                deadline: h
+                    .deadline
+                    .or(cfg.hook.deadline_secs.map(std::time::Duration::from_secs)),
+                ready_file: match &h.ready_file {
+                    Some(p) => absolute(p)?,
+                    None => cfg
+                        .hook
+                        .ready_file
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(gowarm::hook::DEFAULT_READY_FILE)),
+                },
+                best_effort: h.best_effort,
+            };
+            let engine = Engine::new(cfg)?;
+            let out = engine.hook(&req, progress(&cli))?;
+            if cli.json {
+                println!("{}", to_json(&out));
+            } else {
+                print!("{}", out.report.to_human());
+                println!(
+                    "  warm sets: {}; ready file {}: {}",
+                    out.sets.join(", "),
+                    out.ready_file.display(),
+                    if out.ready { "written" } else { "not written" }
+                );
+            }
+            Ok(match (h.best_effort, out.report.outcome) {
+                (true, _) | (false, Outcome::Warm) => exit::OK,
+                (false, Outcome::Incomplete) => exit::INCOMPLETE,
+                (false, Outcome::ProfileMismatch) => exit::PROFILE_MISMATCH,
+                (false, Outcome::Stopped) => exit::STOPPED,
+            })
         }
         Command::Verify(v) => {
             let cfg = load_config(&cli, &[])?;

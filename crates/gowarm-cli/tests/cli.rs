@@ -376,3 +376,89 @@ fn warm_git_checks_out_once_and_reuses_the_stable_path() {
     assert_eq!(code(&o), 1, "the repository root has no go.mod");
     assert!(text(&o.stderr).contains("go.mod"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn hook_warms_the_sets_then_writes_the_ready_file_or_stops_at_the_deadline() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut proxy = ProxyDir::new(tmp.path().join("proxy")).expect("proxy");
+    example_proxy(&mut proxy).expect("example");
+    let program = tmp.path().join("program");
+    copy_example_program(&program).expect("program");
+    let warm = tmp.path().join("warm");
+    let bake_env = TempGoDirs::new().expect("bake env");
+    let o = gowarm(
+        &GoEnv::new(&*bake_env).goflags("-trimpath"),
+        &[
+            "bake",
+            program.to_str().expect("utf-8"),
+            "--out",
+            warm.to_str().expect("utf-8"),
+            "--from",
+            &proxy.url(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+
+    let pod = TempGoDirs::new().expect("pod");
+    let env = GoEnv::new(&*pod).goflags("-trimpath");
+    let ready = tmp.path().join("run/ready.json");
+    let ready_s = ready.to_str().expect("utf-8");
+    let from = format!("dir:{}", warm.display());
+    let o = gowarm(
+        &env,
+        &[
+            "hook",
+            "--from",
+            &from,
+            "--deadline",
+            "60",
+            "--ready-file",
+            ready_s,
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ready).expect("ready file")).expect("JSON");
+    assert_eq!(v["report"]["outcome"], "warm", "{v}");
+    assert_eq!(v["sets"][0], "all", "{v}");
+
+    // Only the manifest is local; the modules would come from a proxy that never answers.
+    let manifest_only = tmp.path().join("manifest-only");
+    std::fs::create_dir(&manifest_only).expect("mkdir");
+    std::fs::copy(
+        warm.join("gowarm-manifest.json"),
+        manifest_only.join("gowarm-manifest.json"),
+    )
+    .expect("copy manifest");
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let stall_url = format!("http://{}", stall.local_addr().expect("addr"));
+    let cold = TempGoDirs::new().expect("cold pod");
+    let cold_env = GoEnv::new(&*cold).goflags("-trimpath");
+    let from = format!("dir:{}", manifest_only.display());
+    let args = [
+        "hook",
+        "--from",
+        &from,
+        "--from",
+        &stall_url,
+        "--deadline",
+        "1.5",
+        "--ready-file",
+        ready_s,
+    ];
+    let t0 = std::time::Instant::now();
+    let o = gowarm(&cold_env, &args);
+    assert_eq!(code(&o), 7, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        !ready.exists(),
+        "the stale ready file is gone and no new one is written"
+    );
+    let mut best = args.to_vec();
+    best.push("--best-effort");
+    let o = gowarm(&cold_env, &best);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ready).expect("ready file")).expect("JSON");
+    assert_eq!(v["report"]["outcome"], "stopped", "{v}");
+}

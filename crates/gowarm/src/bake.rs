@@ -324,9 +324,8 @@ impl Engine {
                     name: PREVIOUS_SOURCE.into(),
                     kind: SourceKind::Dir,
                     path: Some(prev_dir.clone()),
-                    url: None,
                     trusted: Some(true),
-                    timeout_secs: 60,
+                    ..SourceConfig::default()
                 };
                 match DirSource::open(&cfg) {
                     Ok(s) => Some(Arc::new(s)),

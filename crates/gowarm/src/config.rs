@@ -48,6 +48,9 @@ pub struct Config {
     /// The Git checkout cache (`warm --git`).
     #[serde(default)]
     pub git: crate::git::GitConfig,
+    /// The pod startup hook (`gowarm hook`).
+    #[serde(default)]
+    pub hook: HookConfig,
     /// The directory of the file the configuration came from (relative paths in `[bake]`
     /// start there).
     #[serde(skip)]
@@ -166,6 +169,23 @@ pub struct SourceConfig {
     /// For `goproxy`: the proxy URL (`https://…`, `http://…`, `file:///…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// For `peer`: sibling pods' `gowarm serve` addresses (`http://10.0.0.5:7070`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
+    /// For `peer`: a DNS name and port whose A/AAAA records are the pods (a headless
+    /// Service: `gowarm-peers.ci.svc.cluster.local:7070`), resolved at every warm; this
+    /// pod's own addresses are left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<String>,
+    /// For `peer`: a file holding the bearer token (a mounted Kubernetes Secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// For `peer`: an environment variable holding the bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// For `peer`: connect timeout in seconds.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
     /// May this source supply build-cache action entries (which cannot be verified by
     /// content)? Default: true for `dir`, which is the operator's own image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,6 +199,28 @@ fn default_timeout() -> u64 {
     60
 }
 
+fn default_connect_timeout() -> u64 {
+    2
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            name: String::new(),
+            kind: SourceKind::Dir,
+            path: None,
+            url: None,
+            peers: Vec::new(),
+            dns: None,
+            token_file: None,
+            token_env: None,
+            connect_timeout_secs: default_connect_timeout(),
+            trusted: None,
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
 /// The kinds of built-in source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,6 +229,8 @@ pub enum SourceKind {
     Dir,
     /// A GOPROXY-protocol module proxy.
     Goproxy,
+    /// Sibling pods running `gowarm serve`.
+    Peer,
 }
 
 /// Checks a goproxy URL: `http://`, `https://` or `file:///` with something after it.
@@ -214,6 +258,8 @@ impl SourceConfig {
             (SourceKind::Dir, p)
         } else if let Some(u) = spec.strip_prefix("goproxy:") {
             (SourceKind::Goproxy, u)
+        } else if let Some(p) = spec.strip_prefix("peer:") {
+            (SourceKind::Peer, p)
         } else if spec.contains("://") {
             (SourceKind::Goproxy, spec)
         } else if let Some((kind, _)) = spec.split_once(':').filter(|(k, _)| {
@@ -221,7 +267,7 @@ impl SourceConfig {
         }) {
             // `peer:…`, `oci:…` and typos must not silently become a directory named so.
             return Err(bad(format!(
-                "unknown source kind {kind:?}; the kinds are dir:PATH and goproxy:URL (write ./{spec} for a directory of that name)"
+                "unknown source kind {kind:?}; the kinds are dir:PATH, goproxy:URL and peer:URL[,URL…] or peer:dns=NAME:PORT (write ./{spec} for a directory of that name)"
             )));
         } else {
             (SourceKind::Dir, spec)
@@ -233,12 +279,8 @@ impl SourceConfig {
             ));
         }
         let mut cfg = SourceConfig {
-            name: String::new(),
             kind,
-            path: None,
-            url: None,
-            trusted: None,
-            timeout_secs: default_timeout(),
+            ..SourceConfig::default()
         };
         match kind {
             SourceKind::Dir => cfg.path = Some(PathBuf::from(rest)),
@@ -246,8 +288,19 @@ impl SourceConfig {
                 check_proxy_url(rest).map_err(bad)?;
                 cfg.url = Some(rest.trim_end_matches('/').to_string());
             }
+            SourceKind::Peer => match rest.strip_prefix("dns=") {
+                Some(name) => cfg.dns = Some(name.to_string()),
+                None => {
+                    cfg.peers = rest
+                        .split(',')
+                        .map(|p| p.trim().trim_end_matches('/').to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                }
+            },
         }
         cfg.name = cfg.default_name();
+        cfg.validate(&format!("source {spec:?}"))?;
         Ok(cfg)
     }
 
@@ -259,6 +312,10 @@ impl SourceConfig {
                 self.path.as_deref().unwrap_or(Path::new("")).display()
             ),
             SourceKind::Goproxy => format!("goproxy:{}", self.url.as_deref().unwrap_or("")),
+            SourceKind::Peer => match &self.dns {
+                Some(d) => format!("peer:{d}"),
+                None => format!("peer:{}", self.peers.join(",")),
+            },
         }
     }
 
@@ -293,6 +350,28 @@ impl SourceConfig {
                 check_proxy_url(url)
                     .map_err(|e| bad(format!("[[source]] {:?}: url {e}", self.name)))?;
             }
+            SourceKind::Peer if self.peers.is_empty() && self.dns.is_none() => {
+                return Err(bad(format!(
+                    "[[source]] {:?} of kind peer needs `peers = [\"http://10.0.0.5:7070\"]` or `dns = \"gowarm-peers.ns.svc:7070\"`",
+                    self.name
+                )))
+            }
+            SourceKind::Peer => {
+                for p in &self.peers {
+                    if !(p.starts_with("http://") || p.starts_with("https://")) {
+                        return Err(bad(format!(
+                            "[[source]] {:?}: peer {p:?} is not an http:// or https:// address",
+                            self.name
+                        )));
+                    }
+                }
+                if self.connect_timeout_secs == 0 {
+                    return Err(bad(format!(
+                        "[[source]] {:?}: connect_timeout_secs must be at least 1",
+                        self.name
+                    )));
+                }
+            }
             SourceKind::Dir => {}
         }
         if self.timeout_secs == 0 {
@@ -303,6 +382,21 @@ impl SourceConfig {
         }
         Ok(())
     }
+}
+
+/// `[hook]`: what `gowarm hook` warms at pod start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    /// Warm sets to warm (default: every set of the first warm cache's Manifest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<String>,
+    /// Seconds the hook may take (default: no deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_secs: Option<u64>,
+    /// The ready file (default `/var/run/gowarm/ready.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_file: Option<PathBuf>,
 }
 
 /// `[bake]`: what an offline bake builds, under which runtime layout, and where it writes.

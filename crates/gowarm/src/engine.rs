@@ -134,6 +134,11 @@ impl Engine {
         &self.config
     }
 
+    /// Runs `fut` on the engine's runtime, blocking this thread.
+    pub(crate) fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.runtime.block_on(fut)
+    }
+
     /// The sources, in the order they are tried.
     pub fn sources(&self) -> &[Arc<dyn Source>] {
         &self.sources

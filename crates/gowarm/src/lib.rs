@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod git;
 pub mod goenv;
+pub mod hook;
 pub mod lock;
 pub mod manifest;
 pub mod owner;

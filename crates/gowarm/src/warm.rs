@@ -19,7 +19,7 @@ use crate::manifest::EntryRecord;
 use crate::plan::{ModuleItem, Plan};
 use crate::report::{Failure, Outcome, Report, SourceStats};
 use crate::scratch::Scratch;
-use crate::source::{ModuleBody, Source, SourceError};
+use crate::source::{ItemRef, ModuleBody, Source, SourceError};
 
 /// The phases a warm reports progress for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -229,6 +229,7 @@ impl Ctx {
     async fn first_success<F, Fut>(
         &self,
         item: &str,
+        what: ItemRef<'_>,
         sources: &[Arc<dyn Source>],
         attempt: F,
     ) -> Option<(u64, bool)>
@@ -261,6 +262,7 @@ impl Ctx {
                         st.rejected += 1;
                         st.busy_ms += ms;
                     });
+                    s.rejected(what);
                     self.fail(item.to_string(), Some(name), e);
                 }
                 Attempt::Error(e) => {
@@ -334,7 +336,7 @@ async fn warm_module(ctx: Arc<Ctx>, item: ModuleItem) -> ItemResult {
             .collect();
         let label = format!("{m} .mod");
         let got = ctx
-            .first_success(&label, &sources, |s| {
+            .first_success(&label, ItemRef::GoMod(&m), &sources, |s| {
                 let ctx = ctx.clone();
                 let m = m.clone();
                 let expected = expected.clone();
@@ -385,7 +387,7 @@ async fn warm_module(ctx: Arc<Ctx>, item: ModuleItem) -> ItemResult {
         let label = m.to_string();
         let sources = ctx.sources.clone();
         let got = ctx
-            .first_success(&label, &sources, |s| {
+            .first_success(&label, ItemRef::Module(&m), &sources, |s| {
                 let ctx = ctx.clone();
                 let m = m.clone();
                 let h1 = h1.clone();
@@ -440,7 +442,7 @@ async fn warm_entry(ctx: Arc<Ctx>, rec: EntryRecord) -> ItemResult {
         .cloned()
         .collect();
     let got = ctx
-        .first_success(&label, &trusted, |s| {
+        .first_success(&label, ItemRef::Output(&output), &trusted, |s| {
             let ctx = ctx.clone();
             let size = rec.size;
             async move {
@@ -560,6 +562,8 @@ pub async fn execute(
     report.warnings.extend(plan.warnings.iter().cloned());
     report.profile_diffs = plan.entries.diffs.clone();
 
+    // Sources that resolve their members per warm (peers behind a DNS name) do it now.
+    futures::future::join_all(sources.iter().map(|s| s.prepare())).await;
     let scratch = Scratch::create(&modcache.root().join("cache"))?;
     if !plan.entries.cold.is_empty() && plan.entries.skipped.is_none() {
         // Outputs a killed warm was writing; Go's trim never removes them (they are
@@ -649,6 +653,9 @@ pub async fn execute(
         ctx.buildcache.write_trim_txt(SystemTime::now())?;
     }
 
+    for s in sources {
+        report.warnings.extend(s.notes());
+    }
     report.sources = ctx.stats.lock().map(|s| s.clone()).unwrap_or_default();
     report.failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
     if let Some(why) = opts.cancel.reason() {

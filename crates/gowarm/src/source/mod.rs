@@ -8,6 +8,7 @@
 
 pub mod dir;
 pub mod goproxy;
+pub mod peer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +80,17 @@ pub enum ModuleBody {
     Tree(PathBuf),
 }
 
+/// An item whose content a source supplied, as the warm names it back to the source.
+#[derive(Debug, Clone, Copy)]
+pub enum ItemRef<'a> {
+    /// A module's tree (zip or extracted).
+    Module(&'a ModuleVersion),
+    /// A module's `.mod` file.
+    GoMod(&'a ModuleVersion),
+    /// A build-cache output (and the action entry that named it).
+    Output(&'a Id),
+}
+
 /// Somewhere warm content can come from.
 ///
 /// A source only answers; the warm verifies and installs. A minimal source that has
@@ -127,6 +139,19 @@ pub trait Source: Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
+    /// Called once at the start of every warm: a source whose members change (the pods
+    /// behind a DNS name) finds them again here.
+    async fn prepare(&self) {}
+
+    /// The warm rejected content this source supplied for `item` (it failed verification):
+    /// a source made of several peers stops asking the one that sent it.
+    fn rejected(&self, _item: ItemRef<'_>) {}
+
+    /// What the warm's Report should say about this source (peers skipped, and why).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The Manifest of the warm cache this source serves, if it serves one.
     async fn manifest(&self) -> Fetch<Manifest> {
         Ok(None)
@@ -159,6 +184,7 @@ pub fn build_sources(configs: &[SourceConfig]) -> Result<(Sources, Vec<String>)>
             SourceKind::Goproxy => {
                 goproxy::GoproxySource::new(c).map(|s| Arc::new(s) as Arc<dyn Source>)
             }
+            SourceKind::Peer => peer::PeerSource::new(c).map(|s| Arc::new(s) as Arc<dyn Source>),
         };
         match opened {
             Ok(s) => sources.push(s),
