@@ -68,6 +68,11 @@ pub struct GoConfig {
     /// builds), on top of gowarm's own environment: e.g. `GOFLAGS = "-trimpath"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Seconds a `go env -json` result is reused for modules with the same `go` and
+    /// `toolchain` lines and go.work situation (0: run it for every request). It is most
+    /// of a detect's time; `go env -w` changes show up after this long.
+    #[serde(default = "default_env_cache_secs")]
+    pub env_cache_secs: u64,
 }
 
 impl Default for GoConfig {
@@ -75,8 +80,13 @@ impl Default for GoConfig {
         GoConfig {
             binary: default_go(),
             env: BTreeMap::new(),
+            env_cache_secs: default_env_cache_secs(),
         }
     }
+}
+
+fn default_env_cache_secs() -> u64 {
+    30
 }
 
 fn default_go() -> PathBuf {

@@ -101,6 +101,9 @@ pub struct Engine {
     /// Why configured sources were left out.
     source_warnings: Vec<String>,
     runtime: tokio::runtime::Runtime,
+    /// Recent `go env` results by [`crate::goenv::dir_key`].
+    env_cache:
+        std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Environment)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -126,6 +129,7 @@ impl Engine {
             sources,
             source_warnings,
             runtime,
+            env_cache: Default::default(),
         })
     }
 
@@ -146,7 +150,25 @@ impl Engine {
 
     /// Resolves the Go environment for a module directory (runs `go env -json` there).
     pub fn environment(&self, dir: &Path) -> Result<Environment> {
-        self.environment_with(dir, &[])
+        let ttl = std::time::Duration::from_secs(self.config.go.env_cache_secs);
+        let key = (!ttl.is_zero() && dir.is_dir())
+            .then(|| crate::goenv::dir_key(dir))
+            .flatten();
+        if let Some(k) = &key {
+            if let Ok(cache) = self.env_cache.lock() {
+                if let Some((at, env)) = cache.get(k) {
+                    if at.elapsed() < ttl {
+                        return Ok(env.clone());
+                    }
+                }
+            }
+        }
+        let env = self.environment_with(dir, &[])?;
+        if let (Some(k), Ok(mut cache)) = (key, self.env_cache.lock()) {
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            cache.insert(k, (std::time::Instant::now(), env.clone()));
+        }
+        Ok(env)
     }
 
     /// [`Engine::environment`] with `extra` variables set last (a bake's runtime layout).

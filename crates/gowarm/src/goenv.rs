@@ -13,6 +13,30 @@ pub struct GoEnv {
     pub vars: BTreeMap<String, String>,
 }
 
+/// What of a module directory can change `go env`'s answer (beyond GOMOD/GOWORK, which
+/// gowarm does not use): its go.mod's `go` and `toolchain` lines (GOTOOLCHAIN may switch
+/// toolchains on them) and the go.work that applies. None when go.mod cannot be read.
+pub fn dir_key(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("go.mod")).ok()?;
+    let mut key = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with("go ") || l.starts_with("toolchain ") {
+            key.push_str(l);
+            key.push('\n');
+        }
+    }
+    let work = std::env::var_os("GOWORK").map(PathBuf::from).or_else(|| {
+        dir.ancestors()
+            .map(|d| d.join("go.work"))
+            .find(|w| w.is_file())
+    });
+    if let Some(w) = work {
+        key.push_str(&format!("work {}\n", w.display()));
+    }
+    Some(key)
+}
+
 impl GoEnv {
     /// Runs `<go> env -json` in `dir` with `overrides` added to the environment.
     pub fn load(go: &Path, dir: &Path, overrides: &[(String, String)]) -> Result<GoEnv> {
