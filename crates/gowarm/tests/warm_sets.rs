@@ -565,3 +565,56 @@ fn a_warm_set_target_can_be_a_git_repository_revision() {
     let r = bake(req.sets.clone(), &tmp.path().join("out"), &f.proxy).expect("bake");
     assert_eq!(r.sets[0].verify.as_ref().map(|v| v.hit_ratio), Some(1.0));
 }
+
+#[test]
+fn an_sdk_version_bump_rebuilds_only_what_depends_on_it() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut proxy = ProxyDir::new(tmp.path().join("proxy")).expect("proxy");
+    example_proxy(&mut proxy).expect("example proxy");
+    let v2 = tmp.path().join("greet-v1.2.0");
+    copy_tree(
+        &gowarm_testkit::example_module_dir(&ModuleVersion::new("example.com/greet", "v1.1.0")),
+        &v2,
+    );
+    std::fs::write(
+        v2.join("greet.go"),
+        "// Package greet, v1.2.0.\npackage greet\n\n// Hello greets.\nfunc Hello(name string) string { return \"Hi, \" + name }\n",
+    )
+    .expect("write");
+    proxy
+        .add_module("example.com/greet", "v1.2.0", &v2, None)
+        .expect("add v1.2.0");
+    let greet = tmp.path().join("greet");
+    let write = |version: &str| {
+        write_program(
+            &greet,
+            "example.com/greeter",
+            &[ModuleVersion::new("example.com/greet", version)],
+            &["example.com/greet"],
+        )
+        .expect("write program");
+        tidy(&greet, &proxy.url(), TempGoDirs::new().expect("dirs")).expect("tidy");
+    };
+    write("v1.1.0");
+    let out = tmp.path().join("warm");
+    let mut req = sets(&f.p, &["greet", "widgets"]);
+    req[0].targets = vec![greet.clone()];
+    bake(req.clone(), &out, &proxy).expect("first bake");
+    write("v1.2.0");
+    let r = bake(req, &out, &proxy).expect("bake after the bump");
+    let s = |n: &str| r.sets.iter().find(|s| s.name == n).expect("set");
+    assert_eq!(s("widgets").action, SetAction::Kept);
+    assert_eq!(s("greet").action, SetAction::Built);
+    // Only the new greet package and the program that imports it; the standard library
+    // came warm from the previous output.
+    assert_eq!(s("greet").compiled, 2, "{:?}", s("greet"));
+    assert_eq!(
+        r.modules_fetched, 2,
+        "greet v1.2.0's .mod and tree, nothing else"
+    );
+    let m = manifest(&out);
+    assert!(set(&m, "greet")
+        .modules
+        .contains(&"example.com/greet@v1.2.0".to_string()));
+}
