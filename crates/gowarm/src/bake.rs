@@ -241,7 +241,8 @@ pub struct BakeReport {
     pub sets: Vec<SetBake>,
     /// The warm of each rebuilt target.
     pub warms: Vec<Report>,
-    /// Modules fetched from sources other than the previous output.
+    /// Module items (`.mod` files and trees, counted apart) fetched from sources other
+    /// than the previous output.
     pub modules_fetched: u64,
     /// Modules in the output.
     pub modules: u64,
@@ -671,24 +672,28 @@ fn module_path(dir: &Path) -> Result<String> {
 }
 
 /// Fills in the SDK modules of sets configured without them: the modules their targets
-/// require directly that no other set's targets require.
+/// require directly that no other set's targets require at all (directly or not: a
+/// program selects a set by any module of its go.mod, so a module another set's programs
+/// merely depend on would pull this set into their warms).
 fn compute_sdk_modules(sets: &mut [WarmSet], requests: &[SetRequest]) -> Result<()> {
     let mut direct: Vec<BTreeSet<String>> = Vec::new();
+    let mut all: Vec<BTreeSet<String>> = Vec::new();
     for set in sets.iter() {
-        let mut reqs = BTreeSet::new();
+        let (mut reqs, mut any) = (BTreeSet::new(), BTreeSet::new());
         for t in &set.targets {
             let path = t.dir.join("go.mod");
             let text =
                 std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
             let gm = gowarm_gomod::gomod::parse(&path, &text)?;
-            reqs.extend(
-                gm.require
-                    .iter()
-                    .filter(|r| !r.indirect)
-                    .map(|r| r.path.clone()),
-            );
+            for r in &gm.require {
+                if !r.indirect {
+                    reqs.insert(r.path.clone());
+                }
+                any.insert(r.path.clone());
+            }
         }
         direct.push(reqs);
+        all.push(any);
     }
     for i in 0..sets.len() {
         let configured = requests
@@ -700,8 +705,7 @@ fn compute_sdk_modules(sets: &mut [WarmSet], requests: &[SetRequest]) -> Result<
             direct[i]
                 .iter()
                 .filter(|m| {
-                    direct
-                        .iter()
+                    all.iter()
                         .enumerate()
                         .all(|(j, other)| j == i || !other.contains(*m))
                 })
