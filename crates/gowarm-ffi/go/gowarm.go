@@ -4,7 +4,10 @@
 // An [Engine] is opened from gowarm.toml text ([Open]) or a file ([OpenFile]), used by any
 // number of goroutines at once, and closed with [Engine.Close]. [Engine.Detect] reports what
 // is cold for a Go module directory; [Engine.WarmModule] fills the caches from the
-// configured sources and returns the [Report].
+// configured sources and returns the [Report]; [Engine.WarmModuleWith] does the same with
+// [WarmOptions] (warm sets, progress); [Engine.WarmSets] warms named warm sets without a
+// program; [Engine.WarmGit] checks a Git revision out into the engine's Git cache and warms
+// the module there.
 //
 // # Building
 //
@@ -14,18 +17,38 @@
 //
 //	CGO_ENABLED=1 CGO_LDFLAGS="-L/path/to/target/release" go build ./...
 //
-// # Cancellation
+// The library uses the system's OpenSSL and zlib (libgit2's HTTPS transport): the binary
+// links libssl, libcrypto and libz dynamically, so the image it runs in needs them.
 //
-// The C ABI has no cancellation yet. Every method checks ctx.Err() before it calls the
-// engine and returns that error without calling it; a call that has started is NOT
-// interrupted by cancelling ctx or by its deadline, and runs to completion (blocking the
-// calling goroutine's OS thread) before the method returns. Callers that need a bound must
-// enforce it around the call and accept that the engine keeps working in the background.
+// # Contexts
+//
+// The warm methods (WarmModule, WarmModuleWith, WarmSets, WarmGit) honour ctx:
+//
+//   - ctx already done: the method returns ctx.Err() and a zero result without calling the
+//     engine.
+//   - ctx has a deadline: the engine gets the time remaining as its timeout
+//     (gowarm_warm_options.timeout_ms), so it stops at the deadline on its own.
+//   - ctx.Done() closes during the call: a goroutine triggers the call's cancellation handle
+//     (gowarm_cancel_trigger). Items not started are skipped, items waiting on a source are
+//     abandoned, and an install under way finishes (the caches never hold half an item), so
+//     the method returns promptly: at the latest when what cannot be interrupted ends (the
+//     installs under way, planning, which runs `go env`, and for WarmGit the checkout).
+//   - A warm the engine stopped returns the partial Report (Outcome "stopped", the items
+//     not done counted in Counts.Stopped) and an *Error of StatusStopped that wraps
+//     ctx.Err(): errors.Is(err, context.Canceled) or errors.Is(err,
+//     context.DeadlineExceeded) says why. (If the engine's timeout fires an instant before
+//     Go marks ctx done, the error still wraps context.DeadlineExceeded.)
+//   - A warm that finished before ctx ended, or had nothing left to do when it did, returns
+//     the engine's result unchanged: cancellation never turns a done warm into an error.
+//
+// The goroutine and the handle live only as long as the call: both are gone when the
+// method returns. Detect has no cancellation in the C ABI: it checks ctx.Err() before it
+// calls the engine, and a Detect that has started runs to its end.
 package gowarm
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../include
-#cgo LDFLAGS: -l:libgowarm_ffi.a -lpthread -ldl -lm
+#cgo LDFLAGS: -l:libgowarm_ffi.a -lssl -lcrypto -lz -lpthread -ldl -lm
 #include <stdlib.h>
 #include "gowarm.h"
 */
@@ -53,6 +76,7 @@ const (
 	StatusProfileMismatch Status = C.GOWARM_PROFILE_MISMATCH
 	StatusPanic           Status = C.GOWARM_PANIC
 	StatusAlreadySet      Status = C.GOWARM_ALREADY_SET
+	StatusStopped         Status = C.GOWARM_STOPPED
 )
 
 // String names the status as the header does.
@@ -74,15 +98,26 @@ func (s Status) String() string {
 		return "GOWARM_PANIC"
 	case StatusAlreadySet:
 		return "GOWARM_ALREADY_SET"
+	case StatusStopped:
+		return "GOWARM_STOPPED"
 	}
 	return fmt.Sprintf("gowarm status %d", int32(s))
 }
 
 // Error is a call that did not succeed: the engine's status and its message.
+//
+// An Error of StatusStopped wraps the context error that stopped the warm (see the package
+// documentation): errors.Is(err, context.Canceled) and errors.Is(err,
+// context.DeadlineExceeded) see through it.
 type Error struct {
 	Status  Status
 	Message string
+	// cause is ctx.Err() for StatusStopped, nil otherwise.
+	cause error
 }
+
+// Unwrap returns the context error that stopped a warm (nil for other errors).
+func (e *Error) Unwrap() error { return e.cause }
 
 func (e *Error) Error() string {
 	if e.Message == "" {
@@ -164,9 +199,8 @@ func take(s *C.char) string {
 	return C.GoString(s)
 }
 
-// call runs one JSON-returning ABI function on the live handle.
-func (e *Engine) call(ctx context.Context, dir string,
-	fn func(h *C.gowarm_engine, dir *C.char, out **C.char) C.int32_t) (Status, []byte, error) {
+// call runs one JSON-returning ABI function on the live handle, after checking ctx.
+func (e *Engine) call(ctx context.Context, fn func(h *C.gowarm_engine, out **C.char) C.int32_t) (Status, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, nil, err
 	}
@@ -175,11 +209,17 @@ func (e *Engine) call(ctx context.Context, dir string,
 	if e.handle == nil {
 		return 0, nil, ErrClosed
 	}
-	cdir := C.CString(dir)
-	defer C.free(unsafe.Pointer(cdir))
 	var out *C.char
-	status := Status(fn(e.handle, cdir, &out))
+	status := Status(fn(e.handle, &out))
 	return status, []byte(take(out)), nil
+}
+
+// cstring is s as a C string for the duration of a call (free it with C.free); NULL for "".
+func cstring(s string) *C.char {
+	if s == "" {
+		return nil
+	}
+	return C.CString(s)
 }
 
 // failure is the error for a status with `{"error": "..."}` JSON.
@@ -258,11 +298,13 @@ type planJSON struct {
 }
 
 // Detect reports what is cold for the Go module in dir and which source would supply it.
-// A cold module is not an error: see Plan.IsWarm. ctx is checked before the call only
-// (see the package documentation).
+// A cold module is not an error: see Plan.IsWarm. ctx is checked before the call only: the
+// C ABI cannot interrupt a detect (see the package documentation).
 func (e *Engine) Detect(ctx context.Context, dir string) (Plan, error) {
-	status, text, err := e.call(ctx, dir, func(h *C.gowarm_engine, d *C.char, out **C.char) C.int32_t {
-		return C.gowarm_detect(h, d, out)
+	cdir := cstring(dir)
+	defer C.free(unsafe.Pointer(cdir))
+	status, text, err := e.call(ctx, func(h *C.gowarm_engine, out **C.char) C.int32_t {
+		return C.gowarm_detect(h, cdir, out)
 	})
 	if err != nil {
 		return Plan{}, err
@@ -295,117 +337,4 @@ func (e *Engine) Detect(ctx context.Context, dir string) (Plan, error) {
 		}
 	}
 	return plan, nil
-}
-
-// Outcome is how a warm ended.
-type Outcome string
-
-// The outcomes of a warm.
-const (
-	OutcomeWarm            Outcome = "warm"
-	OutcomeIncomplete      Outcome = "incomplete"
-	OutcomeProfileMismatch Outcome = "profile_mismatch"
-)
-
-// Counts are the figures for one kind of item (modules or build-cache entries).
-type Counts struct {
-	Needed          uint64 `json:"needed"`
-	AlreadyWarm     uint64 `json:"already_warm"`
-	Installed       uint64 `json:"installed"`
-	Failed          uint64 `json:"failed"`
-	OptionalMissing uint64 `json:"optional_missing"`
-}
-
-// SourceStats are the figures of one source.
-type SourceStats struct {
-	Items    uint64 `json:"items"`
-	Bytes    uint64 `json:"bytes"`
-	Misses   uint64 `json:"misses"`
-	Errors   uint64 `json:"errors"`
-	Rejected uint64 `json:"rejected"`
-	BusyMS   uint64 `json:"busy_ms"`
-}
-
-// Failure is one item that went wrong at one source ("" Source: no source could supply it).
-type Failure struct {
-	Item   string `json:"item"`
-	Source string `json:"source"`
-	Error  string `json:"error"`
-}
-
-// ProfileDiff is one field in which the warm cache's BuildProfile differs from this
-// environment's. Severity is "blocking" or "warning".
-type ProfileDiff struct {
-	Field    string `json:"field"`
-	Baked    string `json:"baked"`
-	Runtime  string `json:"runtime"`
-	Severity string `json:"severity"`
-	Fix      string `json:"fix"`
-}
-
-// Report is what a warm did (the engine's Report JSON).
-type Report struct {
-	Dir            string                 `json:"dir"`
-	Outcome        Outcome                `json:"outcome"`
-	DurationMS     uint64                 `json:"duration_ms"`
-	PlanMS         uint64                 `json:"plan_ms"`
-	Modules        Counts                 `json:"modules"`
-	Entries        Counts                 `json:"entries"`
-	BytesInstalled uint64                 `json:"bytes_installed"`
-	Sources        map[string]SourceStats `json:"sources"`
-	Failures       []Failure              `json:"failures"`
-	ProfileDiffs   []ProfileDiff          `json:"profile_diffs"`
-	Warnings       []string               `json:"warnings"`
-}
-
-// WarmModule warms the caches for the Go module in dir from the configured sources.
-//
-// It returns a nil error only for OutcomeWarm. For GOWARM_INCOMPLETE and
-// GOWARM_PROFILE_MISMATCH it returns the Report together with an *Error of that status;
-// for other failures a zero Report and an *Error. ctx is checked before the call only (see
-// the package documentation).
-func (e *Engine) WarmModule(ctx context.Context, dir string) (Report, error) {
-	status, text, err := e.call(ctx, dir, func(h *C.gowarm_engine, d *C.char, out **C.char) C.int32_t {
-		return C.gowarm_warm_module(h, d, out)
-	})
-	if err != nil {
-		return Report{}, err
-	}
-	switch status {
-	case StatusOK, StatusIncomplete, StatusProfileMismatch:
-	default:
-		return Report{}, failure(status, text)
-	}
-	var r Report
-	if err := json.Unmarshal(text, &r); err != nil {
-		return Report{}, &Error{Status: StatusError, Message: fmt.Sprintf("decoding the Report JSON: %v", err)}
-	}
-	if status == StatusOK {
-		return r, nil
-	}
-	return r, &Error{Status: status, Message: summary(r)}
-}
-
-// summary says why a warm that returned a Report did not end warm.
-func summary(r Report) string {
-	switch r.Outcome {
-	case OutcomeIncomplete:
-		msg := fmt.Sprintf("warm incomplete: %d modules and %d build-cache entries failed",
-			r.Modules.Failed, r.Entries.Failed)
-		if len(r.Failures) > 0 {
-			f := r.Failures[len(r.Failures)-1]
-			msg += fmt.Sprintf(" (e.g. %s: %s)", f.Item, f.Error)
-		}
-		return msg
-	case OutcomeProfileMismatch:
-		msg := "modules warm; build-cache entries skipped: the warm cache's BuildProfile cannot hit here"
-		for _, d := range r.ProfileDiffs {
-			if d.Severity == "blocking" {
-				msg += fmt.Sprintf(" (%s: warm cache %q, here %q)", d.Field, d.Baked, d.Runtime)
-				break
-			}
-		}
-		return msg
-	}
-	return fmt.Sprintf("warm ended %q", r.Outcome)
 }

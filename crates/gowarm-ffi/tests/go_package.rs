@@ -1,34 +1,42 @@
 //! The Go package `crates/gowarm-ffi/go` (cgo over `libgowarm_ffi.a`): gofmt, `go vet`, and
-//! its `go test` against the embedded example, whose caches it warms from a warm-cache
-//! directory baked here; then an offline `go build` of the example compiles nothing.
+//! its `go test` against fixtures built here: the embedded example, whose caches it warms
+//! from a warm-cache directory baked here (an offline `go build` then compiles nothing); a
+//! real SDK program (aws-sdk-go services and godo from the Debian corpus) baked with
+//! `-trimpath`, which the Go tests warm into fresh pods and build with 0 compiles; and the
+//! environment the Go tests make their own cold pods with (stalling sources, Git).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Instant;
 
 use common::{config_toml, quote, staticlib, Example};
 use gowarm::config::{Config, SourceConfig};
 use gowarm::{BakeRequest, Engine};
-use gowarm_testkit::{go_binary, go_build, make_tree_writable, GoDirs, GoEnv, TempGoDirs};
+use gowarm_testkit::{
+    cached_corpus, go_binary, go_build, make_tree_writable, tidy, write_program, GoDirs, GoEnv,
+    TempGoDirs, AWS_SMALL_SERVICE_IMPORTS, GODO_IMPORT,
+};
 
 /// The Go package's directory.
 fn package_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("go")
 }
 
-/// Bakes a warm cache of the example program into `warm`, building under `runtime` (so a pod
-/// with exactly these paths gets build-cache hits), then empties `runtime`'s caches.
-fn bake(ex: &Example, runtime: &GoDirs, warm: &Path) {
+/// Bakes a warm cache of `program` from the source `source` into `warm`, building with the
+/// environment `env` (its GOMODCACHE and GOCACHE: a pod with exactly these paths, or any
+/// pod when `env` has `-trimpath`, gets build-cache hits), then empties those caches.
+fn bake(program: &Path, env: &GoEnv, source: &str, warm: &Path) {
     let mut cfg = Config::default();
     cfg.go.binary = go_binary();
-    cfg.go.env.extend(GoEnv::new(runtime).vars());
-    cfg.sources = vec![SourceConfig::parse_spec(&ex.proxy.url()).expect("proxy source spec")];
-    let _report = Engine::new(cfg)
+    cfg.go.env.extend(env.vars());
+    cfg.sources = vec![SourceConfig::parse_spec(source).expect("source spec")];
+    let report = Engine::new(cfg)
         .expect("engine")
         .bake(
             &BakeRequest::targets(
-                vec![ex.program.clone()],
+                vec![program.to_path_buf()],
                 warm.to_path_buf(),
                 gowarm::record::CacheProg::new(
                     std::env::current_exe().expect("test binary"),
@@ -37,13 +45,76 @@ fn bake(ex: &Example, runtime: &GoDirs, warm: &Path) {
             ),
             None,
         )
-        .expect("bake the example");
-    for cache in [&runtime.gomodcache, &runtime.gocache] {
+        .unwrap_or_else(|e| panic!("bake {}: {e}", program.display()));
+    eprintln!(
+        "baked {}: {} modules, {} entries",
+        program.display(),
+        report.modules,
+        report.entries
+    );
+    for cache in [&env.dirs.gomodcache, &env.dirs.gocache] {
         if cache.exists() {
             make_tree_writable(cache);
             std::fs::remove_dir_all(cache).expect("empty a runtime cache");
         }
     }
+}
+
+/// A file:// URL of a local directory (as the testkit's proxies write them).
+fn file_url(dir: &Path) -> String {
+    let text = dir.display().to_string();
+    let mut url = String::from("file://");
+    for c in text.chars() {
+        match c {
+            ' ' => url.push_str("%20"),
+            '%' => url.push_str("%25"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
+        }
+    }
+    url
+}
+
+/// Writes a small real-SDK program under `root` (three aws-sdk-go services and godo), tidies
+/// it against the Debian corpus and bakes it with GOFLAGS=-trimpath; returns the program
+/// and the warm-cache directory.
+fn bake_sdk(root: &Path) -> (PathBuf, PathBuf) {
+    let t0 = Instant::now();
+    let corpus = cached_corpus().expect("the Debian SDK corpus (run scripts/test)");
+    // Read only: the cached proxy tree is shared with other tests.
+    let proxy = file_url(corpus.cached_proxy());
+    let requires = ["github.com/aws/aws-sdk-go", "github.com/digitalocean/godo"].map(|m| {
+        corpus
+            .module(m)
+            .unwrap_or_else(|| panic!("{m} in the corpus"))
+            .clone()
+    });
+    let mut imports = AWS_SMALL_SERVICE_IMPORTS.to_vec();
+    imports.push(GODO_IMPORT);
+    let program = root.join("program");
+    write_program(&program, "example.com/sdkprog", &requires, &imports).expect("SDK program");
+    // go.sum from `go mod tidy` in throwaway caches, so the bake fetches everything itself.
+    let scratch = TempGoDirs::new().expect("scratch go dirs");
+    tidy(&program, &proxy, &*scratch).expect("tidy the SDK program");
+    let warm = root.join("warm");
+    let env = GoEnv::new(GoDirs::under(&root.join("runtime"))).goflags("-trimpath");
+    bake(&program, &env, &proxy, &warm);
+    eprintln!("SDK fixture ready in {:.1?}", t0.elapsed());
+    (program, warm)
+}
+
+/// The environment of isolated `go` commands, without what each Go test's pod sets itself,
+/// as a JSON object (`GOWARM_TEST_GOENV`).
+fn base_goenv(dirs: &GoDirs) -> String {
+    let vars: serde_json::Map<String, serde_json::Value> = GoEnv::new(dirs)
+        .vars()
+        .into_iter()
+        .filter(|(k, _)| {
+            !["HOME", "GOPATH", "GOMODCACHE", "GOCACHE", "GOFLAGS"].contains(&k.as_str())
+        })
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::Value::Object(vars).to_string()
 }
 
 /// `go <args>` in the package directory with cgo on, linking the staticlib in `libdir`, and
@@ -109,30 +180,50 @@ fn go_package_is_formatted_and_vetted_and_its_tests_pass() {
     let ex = Example::new();
     let runtime = GoDirs::under(&ex.root.path().join("runtime"));
     let warm = ex.root.path().join("warm");
-    bake(&ex, &runtime, &warm);
+    bake(&ex.program, &GoEnv::new(&runtime), &ex.proxy.url(), &warm);
+    let (sdk_program, sdk_warm) = bake_sdk(&ex.root.path().join("sdk"));
     let gotest_dirs = TempGoDirs::new().expect("go dirs for go test");
 
+    let t0 = Instant::now();
     let (test, text) = output(
-        go_in_package(&gotest_dirs, libdir, &["test", "-count=1", "-v", "./..."])
-            .env(
-                "GOWARM_TEST_CONFIG",
-                config_toml(
-                    &runtime,
-                    &format!(
-                        "kind = \"dir\"\npath = {}",
-                        quote(&warm.display().to_string())
-                    ),
+        go_in_package(
+            &gotest_dirs,
+            libdir,
+            &["test", "-count=1", "-v", "-timeout=15m", "./..."],
+        )
+        .env(
+            "GOWARM_TEST_CONFIG",
+            config_toml(
+                &runtime,
+                &format!(
+                    "kind = \"dir\"\npath = {}",
+                    quote(&warm.display().to_string())
                 ),
-            )
-            .env("GOWARM_TEST_PROGRAM", &ex.program),
+            ),
+        )
+        .env("GOWARM_TEST_PROGRAM", &ex.program)
+        .env("GOWARM_TEST_GO", go_binary())
+        .env("GOWARM_TEST_GOENV", base_goenv(&ex.dirs))
+        .env("GOWARM_TEST_PROXY", ex.proxy.url())
+        .env("GOWARM_TEST_SDK_PROGRAM", &sdk_program)
+        .env("GOWARM_TEST_SDK_WARM", &sdk_warm),
         "go test",
     );
     assert!(test.status.success(), "go test failed:\n{text}");
-    eprintln!("go test:\n{text}");
+    eprintln!("go test ({:.1?}):\n{text}", t0.elapsed());
     for expected in [
         "--- PASS: TestDetectWarmDetectConcurrentWarm",
+        "--- PASS: TestSDKProgramWarmsWithProgressAndBuildsWithZeroCompiles",
+        "--- PASS: TestWarmSetsWarmsTheSDKSetAndTheProgramBuildsWithZeroCompiles",
+        "--- PASS: TestWarmSetsUnknownNameListsTheSetsTheWarmCacheHas",
+        "--- PASS: TestCancelStopsAWarmWaitingOnAStallingSource",
+        "--- PASS: TestDeadlineStopsAWarmWaitingOnAStallingSource",
+        "--- PASS: TestWarmGitClonesThenReusesTheStablePath",
+        "--- PASS: TestProgressPanicIsRaisedInTheCallerAfterTheWarm",
         "--- PASS: TestOpenBadTOMLNamesTheKey",
         "--- PASS: TestCloseTwiceAndUseAfterClose",
+        "--- PASS: TestCanceledContextIsNotCalled",
+        "--- PASS: TestDetectOfADirectoryWithoutGoModIsAnError",
         "ok  \tgithub.com/gowarm/gowarm/crates/gowarm-ffi/go",
     ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
