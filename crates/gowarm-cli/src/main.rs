@@ -113,6 +113,12 @@ enum Command {
         after_help = "Examples:\n  gowarm hook --deadline 120                       # every set of the warm image\n  gowarm hook --set aws,gcp --deadline 90 --owner 1001:1001\n  gowarm hook --deadline 60 --best-effort --ready-file /var/run/gowarm/ready.json\n\nThe ready file (JSON: the sets and the Report) is written only when the warm ends warm, or\nalways with --best-effort; a stale one is removed first. Exit code 0 warm, 7 deadline passed,\n4 items failed, 5 build cache skipped (profile); with --best-effort 0 unless an error stops it."
     )]
     Hook(HookArgs),
+    /// Serve this pod's caches to sibling pods (read-only): the GOPROXY protocol under
+    /// /mod/, build-cache entries and the Manifest under /build/, /healthz, /metrics.
+    #[command(
+        after_help = "Examples:\n  gowarm serve --token-file /var/run/secrets/gowarm/token\n  gowarm serve --listen [::]:7070 --token-env GOWARM_TOKEN\n  GOPROXY=http://10.0.0.5:7070/auth/$TOKEN/mod go mod download   # plain go as a client\n\nEvery request but /healthz needs the token: `Authorization: Bearer <token>`, Basic auth\nwith the token as password (plain go sends that only over https), or a path starting\n/auth/<token>/ (what plain go can use over http). Stops on SIGTERM or ctrl-c, letting\nin-flight responses finish."
+    )]
+    Serve(ServeArgs),
     /// The GOCACHEPROG server bake runs `go` with (started by go, not by hand).
     #[command(hide = true)]
     Cacheprog {
@@ -256,6 +262,28 @@ struct HookArgs {
 }
 
 #[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (`[::]:7070` for dual stack).
+    #[arg(long, default_value = "0.0.0.0:7070", value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// A file holding the bearer token (a mounted Kubernetes Secret).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["token_env", "no_auth"])]
+    token_file: Option<PathBuf>,
+    /// An environment variable holding the bearer token.
+    #[arg(long, value_name = "VAR", conflicts_with = "no_auth")]
+    token_env: Option<String>,
+    /// Serve without a token (only on a network where every client is trusted).
+    #[arg(long)]
+    no_auth: bool,
+    /// Requests worked on at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    max_in_flight: Option<u16>,
+    /// Close a connection idle this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    idle_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
 struct VerifyArgs {
     /// The module directory (the one with go.mod).
     #[arg(default_value = ".")]
@@ -312,7 +340,11 @@ fn main() -> ExitCode {
             if json {
                 println!("{}", serde_json::json!({ "error": message }));
             }
-            ExitCode::from(exit::ERROR)
+            ExitCode::from(if matches!(e, gowarm::Error::Stopped(_)) {
+                exit::STOPPED
+            } else {
+                exit::ERROR
+            })
         }
     }
 }
@@ -552,6 +584,49 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
                 println!("{}", to_json(&summary));
             } else {
                 print!("{}", describe_manifest(&file, &summary));
+            }
+            Ok(exit::OK)
+        }
+        Command::Serve(s) => {
+            let cfg = load_config(&cli, &[])?;
+            let token = match (&s.token_file, &s.token_env, s.no_auth) {
+                (Some(p), _, _) => gowarm::serve::TokenSource::File(absolute(p)?),
+                (None, Some(v), _) => gowarm::serve::TokenSource::Env(v.clone()),
+                (None, None, true) => gowarm::serve::TokenSource::None,
+                (None, None, false) => {
+                    return Err(gowarm::Error::Config {
+                        origin: "serve".into(),
+                        message: "no token: pass --token-file PATH (a mounted Secret) or --token-env VAR, or --no-auth on a trusted network".into(),
+                    })
+                }
+            };
+            let engine = Engine::new(cfg)?;
+            let summary = engine.serve(&gowarm::serve::ServeRequest {
+                listen: s.listen,
+                token,
+                max_in_flight: s.max_in_flight.map(usize::from),
+                idle_timeout: s.idle_timeout,
+            })?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "requests": summary.requests,
+                        "bytes": summary.bytes,
+                        "errors": summary.errors,
+                        "connections": summary.connections,
+                        "cut_at_shutdown": summary.cut_at_shutdown,
+                    })
+                );
+            } else {
+                println!(
+                    "served {} requests ({}), {} errors, {} connections; {} cut at shutdown",
+                    summary.requests,
+                    gowarm::report::human_bytes(summary.bytes),
+                    summary.errors,
+                    summary.connections,
+                    summary.cut_at_shutdown
+                );
             }
             Ok(exit::OK)
         }

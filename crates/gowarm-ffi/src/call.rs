@@ -37,7 +37,14 @@ impl CallError {
 
 impl From<gowarm::Error> for CallError {
     fn from(e: gowarm::Error) -> CallError {
-        CallError::error(e.to_string())
+        let status = match e {
+            gowarm::Error::Stopped(_) => gowarm_status::GOWARM_STOPPED,
+            _ => gowarm_status::GOWARM_ERROR,
+        };
+        CallError {
+            status,
+            message: e.to_string(),
+        }
     }
 }
 

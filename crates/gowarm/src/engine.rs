@@ -312,7 +312,7 @@ impl Engine {
         ctl: &WarmControl,
     ) -> Result<(Checkout, Plan, Report)> {
         if ctl.cancel.is_stopped() {
-            return Err(Error::Request(format!(
+            return Err(Error::Stopped(format!(
                 "{} before checking out {}",
                 ctl.cancel.reason().unwrap_or("stopped"),
                 crate::git::redact_url(&req.url)

@@ -84,6 +84,12 @@ pub enum Error {
     /// Files could not be given to the configured owner.
     #[error("{0}")]
     Owner(String),
+    /// The sibling server failed (bind, I/O).
+    #[error("serve: {0}")]
+    Serve(String),
+    /// The call was cancelled or its deadline passed before it could start its work.
+    #[error("stopped: {0}")]
+    Stopped(String),
     /// Another process holds a lock and the caller asked not to wait.
     #[error("{0}")]
     Locked(String),

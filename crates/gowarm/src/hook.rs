@@ -56,14 +56,14 @@ impl Engine {
             Some(d) => Cancel::with_deadline(t0 + d),
             None => Cancel::new(),
         };
+        let (source, manifest) = self
+            .block_on(first_manifest(self.sources()))
+            .ok_or_else(|| {
+                Error::Request(
+                    "no trusted source has a manifest to take warm sets from: add the warm image (a dir source) or a trusted peer".into(),
+                )
+            })?;
         let sets = if req.sets.is_empty() {
-            let (source, manifest) = self
-                .block_on(first_manifest(self.sources()))
-                .ok_or_else(|| {
-                    Error::Request(
-                        "no trusted source has a manifest to take warm sets from: add the warm image as a dir source, or name the sets with --set / [hook] sets".into(),
-                    )
-                })?;
             let names: Vec<String> = manifest.warm_sets.iter().map(|s| s.name.clone()).collect();
             tracing::info!(%source, sets = %names.join(","), "hook: warming every warm set");
             names
@@ -75,7 +75,16 @@ impl Engine {
             progress,
             cancel,
         };
-        let (_plan, report) = self.warm_controlled(None, &ctl)?;
+        let (plan, report) = self.warm_controlled(None, &ctl)?;
+        // What this pod now holds, for `gowarm serve` to offer its siblings by set.
+        let mut recorded = manifest.clone();
+        recorded.warm_sets.retain(|s| sets.contains(&s.name));
+        let gocache = plan.gocache.clone();
+        if gocache.is_dir() {
+            if let Err(e) = recorded.write(&crate::held::recorded_manifest_path(&gocache)) {
+                tracing::warn!("cannot record the warmed sets for serve: {e}");
+            }
+        }
         let ready = report.outcome == Outcome::Warm || req.best_effort;
         let out = HookReport {
             sets,
