@@ -744,4 +744,24 @@ fn the_hook_flags_exist_in_the_binary() {
             }
         }
     }
+    let serve = Command::new(env!("CARGO_BIN_EXE_gowarm"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("gowarm serve --help");
+    assert!(
+        serve.status.success(),
+        "gowarm serve --help: {}",
+        stderr(&serve)
+    );
+    let serve = String::from_utf8_lossy(&serve.stdout);
+    for c in pod.containers() {
+        if let Some(flags) = gowarm_flags(&argv(c), "serve", SERVE_VALUED, SERVE_SWITCHES) {
+            for f in flags.keys() {
+                assert!(
+                    serve.contains(f.as_str()),
+                    "gowarm serve has no {f}:\n{serve}"
+                );
+            }
+        }
+    }
 }
