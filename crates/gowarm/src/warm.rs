@@ -435,43 +435,39 @@ async fn warm_entry(ctx: Arc<Ctx>, rec: EntryRecord) -> ItemResult {
         ctx.fail(label, None, "manifest has a malformed entry ID".into());
         return ItemResult::Failed;
     };
-    let trusted: Vec<_> = ctx
-        .sources
-        .iter()
-        .filter(|s| s.trusted())
-        .cloned()
-        .collect();
+    // The action → output mapping cannot be verified by content, so it is taken from the
+    // trusted source's Manifest that offered the entry, never from a source's action file;
+    // the output is named by its SHA-256, so any source may supply it.
+    let entry = gowarm_gocache::ActionEntry {
+        output_id: output,
+        size: rec.size,
+        time_nanos: SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0),
+    };
+    let sources = ctx.sources.clone();
     let got = ctx
-        .first_success(&label, ItemRef::Output(&output), &trusted, |s| {
+        .first_success(&label, ItemRef::Output(&output), &sources, |s| {
             let ctx = ctx.clone();
             let size = rec.size;
+            let entry = entry.clone();
             async move {
-                let data = match s.action(&action).await {
-                    Ok(Some(d)) => d,
-                    Ok(None) => return Attempt::Miss,
-                    Err(e) => return source_error(e),
-                };
-                let entry = match gowarm_gocache::parse_action_entry(&data) {
-                    Ok(e) => e,
-                    Err(e) => return Attempt::Rejected(format!("malformed action entry: {e}")),
-                };
-                if entry.output_id != output || entry.size != size {
-                    return Attempt::Rejected(format!(
-                        "action entry names output {} ({} bytes), the manifest says {output} ({size} bytes)",
-                        entry.output_id, entry.size
-                    ));
-                }
                 let file = match s.output(&output, &ctx.scratch).await {
                     Ok(Some(f)) => f,
                     Ok(None) => return Attempt::Miss,
                     Err(e) => return source_error(e),
                 };
                 let root = ctx.buildcache.root().to_path_buf();
-                let r = blocking(move || -> std::result::Result<u64, gowarm_gocache::CacheError> {
-                    let n = ctx.buildcache.install_output_from(file.path(), &output, size)?;
-                    ctx.buildcache.write_action(&action, &entry)?;
-                    Ok(n + gowarm_gocache::ENTRY_LEN as u64)
-                })
+                let r = blocking(
+                    move || -> std::result::Result<u64, gowarm_gocache::CacheError> {
+                        let n = ctx
+                            .buildcache
+                            .install_output_from(file.path(), &output, size)?;
+                        ctx.buildcache.write_action(&action, &entry)?;
+                        Ok(n + gowarm_gocache::ENTRY_LEN as u64)
+                    },
+                )
                 .await;
                 match r {
                     Ok(Ok(n)) => Attempt::Done(n, false),
@@ -492,7 +488,7 @@ async fn warm_entry(ctx: Arc<Ctx>, rec: EntryRecord) -> ItemResult {
             ctx.fail(
                 label,
                 None,
-                "no trusted source could supply a verified entry".into(),
+                "no source could supply a verified output".into(),
             );
             ItemResult::Failed
         }

@@ -627,7 +627,7 @@ fn a_peer_killed_mid_transfer_falls_back_to_the_next_source() {
 }
 
 #[test]
-fn untrusted_peers_supply_modules_but_no_action_entries() {
+fn untrusted_peers_supply_modules_and_outputs_but_no_action_entries() {
     let sa = serve(pod_a(), &baked().manifest, |_| {});
     // Alone: modules only (no trusted source, so no Manifest and no entries).
     let d = TempGoDirs::new().expect("pod");
@@ -637,26 +637,29 @@ fn untrusted_peers_supply_modules_but_no_action_entries() {
     assert_eq!(r.modules.installed, 3);
     assert_eq!(r.entries.installed, 0);
     all_modules_complete(&d);
-    // Beside the warm image: entries come from the image only.
+    // Beside the warm image: the image's Manifest says which action names which output;
+    // the outputs (verified by their SHA-256) come from the peer, tried first.
     let d2 = TempGoDirs::new().expect("pod");
     let dir = dir_source(&baked().warm);
     let r = warm(&d2, vec![peer.clone(), dir.clone()]);
     assert_eq!(r.outcome, Outcome::Warm, "{}", r.to_human());
-    assert!(r.sources[&peer.name].items >= 3, "{}", r.to_human());
+    let entries = baked().manifest.entries.len() as u64;
+    assert_eq!(r.entries.installed, entries, "{}", r.to_human());
     assert_eq!(
-        r.sources[&dir.name].items,
-        baked().manifest.entries.len() as u64,
-        "{}",
+        r.sources[&peer.name].items,
+        6 + entries,
+        "3 .mod files, 3 trees and every output from the peer: {}",
         r.to_human()
     );
     let m = sa.metrics.snapshot();
-    for route in [Route::Action, Route::Output, Route::Manifest] {
+    for route in [Route::Action, Route::Manifest] {
         assert_eq!(
             m.route_total(route),
             0,
             "{route:?} asked of an untrusted peer: {m:?}"
         );
     }
+    assert!(m.route_total(Route::Output) >= entries, "{m:?}");
     assert_eq!(compiles(&d2), 0);
 }
 
@@ -821,19 +824,15 @@ fn manifests_of_several_pods_are_merged_and_holders_asked_first() {
     let (ma, mb) = (sa.metrics.snapshot(), sb.metrics.snapshot());
     assert_eq!(ma.count(Route::Manifest, 200), 1);
     assert_eq!(mb.count(Route::Manifest, 200), 1);
-    // Each entry was asked of the pod whose Manifest lists it, and that pod had it.
+    // Each output was asked of a pod whose Manifest lists it, and that pod had it; the
+    // action entries come from the merged Manifest, never from a peer's action file.
     assert_eq!(
-        ma.count(Route::Action, 200),
-        first.entries.len() as u64,
-        "{ma:?}"
+        ma.count(Route::Output, 200) + mb.count(Route::Output, 200),
+        n as u64,
+        "{ma:?} {mb:?}"
     );
     assert_eq!(
-        mb.count(Route::Action, 200),
-        second.entries.len() as u64,
-        "{mb:?}"
-    );
-    assert_eq!(
-        ma.count(Route::Action, 404) + mb.count(Route::Action, 404),
+        ma.route_total(Route::Action) + mb.route_total(Route::Action),
         0
     );
     assert_eq!(
