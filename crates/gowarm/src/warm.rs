@@ -451,7 +451,6 @@ async fn warm_entry(ctx: Arc<Ctx>, rec: EntryRecord) -> ItemResult {
         .first_success(&label, ItemRef::Output(&output), &sources, |s| {
             let ctx = ctx.clone();
             let size = rec.size;
-            let entry = entry.clone();
             async move {
                 let file = match s.output(&output, &ctx.scratch).await {
                     Ok(Some(f)) => f,
