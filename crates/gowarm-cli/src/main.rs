@@ -48,7 +48,7 @@ Sources (--from, tried in the order given, per item):
   https://proxy.golang.org           a module proxy (also goproxy:URL, file:///path)
 
 Environment: GOWARM_CONFIG (config file), GOWARM_GO, GOWARM_GOMODCACHE, GOWARM_GOCACHE,
-GOWARM_JOBS, GOWARM_BUILD_CACHE, RUST_LOG (log filter, e.g. gowarm=debug).";
+GOWARM_JOBS, GOWARM_BUILD_CACHE, GOWARM_OWNER, RUST_LOG (log filter, e.g. gowarm=debug).";
 
 /// Put exactly the module-cache and build-cache content a Go program needs in place
 /// before its first build, from the nearest verified source.
@@ -58,10 +58,10 @@ struct Cli {
     /// Configuration file (default: $GOWARM_CONFIG, else ./gowarm.toml if present).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// GOMODCACHE to warm (default: [cache] gomodcache, else `go env GOMODCACHE`).
+    /// The GOMODCACHE to use (default: [cache] gomodcache, else `go env GOMODCACHE`).
     #[arg(long, global = true, value_name = "DIR")]
     gomodcache: Option<PathBuf>,
-    /// GOCACHE to warm (default: [cache] gocache, else `go env GOCACHE`).
+    /// The GOCACHE to use (default: [cache] gocache, else `go env GOCACHE`).
     #[arg(long, global = true, value_name = "DIR")]
     gocache: Option<PathBuf>,
     /// Print the result as JSON on stdout.
@@ -148,14 +148,27 @@ struct Target {
     #[arg(long, value_name = "URL", conflicts_with = "dir")]
     git: Option<String>,
     /// The revision for --git: branch, tag, commit id (7+ hex digits) or HEAD.
-    #[arg(long, value_name = "REV", requires = "git", default_value = "HEAD")]
-    rev: String,
+    #[arg(long, value_name = "REV", requires = "git")]
+    rev: Option<String>,
     /// The module's directory inside the repository for --git.
     #[arg(long, value_name = "PATH", requires = "git")]
     subdir: Option<PathBuf>,
 }
 
 impl Target {
+    /// --rev and --subdir only mean something with --git: a usage error (exit 2) otherwise.
+    fn check(&self) {
+        if self.git.is_none() && (self.rev.is_some() || self.subdir.is_some()) {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "--rev and --subdir need --git URL (for a local module, pass its directory)",
+                )
+                .exit();
+        }
+    }
+
     /// The module directory, or None for a warm-set request.
     fn dir(&self) -> gowarm::Result<Option<PathBuf>> {
         match (&self.dir, self.sets.is_empty()) {
@@ -169,7 +182,7 @@ impl Target {
     fn git_request(&self) -> Option<gowarm::git::GitRequest> {
         self.git.as_ref().map(|url| gowarm::git::GitRequest {
             url: url.clone(),
-            rev: self.rev.clone(),
+            rev: self.rev.clone().unwrap_or_else(|| "HEAD".into()),
             subdir: self.subdir.clone(),
         })
     }
@@ -400,6 +413,7 @@ fn progress(cli: &Cli) -> Option<Arc<dyn gowarm::Progress>> {
 fn run(cli: Cli) -> gowarm::Result<u8> {
     match &cli.command {
         Command::Detect(t) => {
+            t.check();
             let cfg = load_config(&cli, &t.from)?;
             let engine = Engine::new(cfg)?;
             let plan = match (t.git_request(), t.dir()?) {
@@ -421,6 +435,7 @@ fn run(cli: Cli) -> gowarm::Result<u8> {
             Ok(if plan.is_warm() { exit::OK } else { exit::COLD })
         }
         Command::Warm(w) => {
+            w.target.check();
             let mut cfg = load_config(&cli, &w.target.from)?;
             if let Some(m) = w.build_cache {
                 cfg.warm.build_cache = m;

@@ -462,3 +462,57 @@ fn hook_warms_the_sets_then_writes_the_ready_file_or_stops_at_the_deadline() {
         serde_json::from_slice(&std::fs::read(&ready).expect("ready file")).expect("JSON");
     assert_eq!(v["report"]["outcome"], "stopped", "{v}");
 }
+
+#[test]
+fn flags_and_settings_that_cannot_work_are_refused_with_the_fix() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pod = TempGoDirs::new().expect("pod");
+    let env = GoEnv::new(&*pod);
+    let o = gowarm(&env, &["warm", ".", "--subdir", "iac", "--from", "/x"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("need --git"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let cfg = tmp.path().join("g.toml");
+    std::fs::write(&cfg, "[hook]\ndeadline_secs = 0\n").expect("write");
+    let o = gowarm(
+        &env,
+        &["--config", cfg.to_str().expect("utf-8"), "config", "show"],
+    );
+    assert_eq!(code(&o), 1);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("g.toml") && err.contains("deadline_secs"),
+        "{err}"
+    );
+
+    let empty = tmp.path().join("token");
+    std::fs::write(&empty, "  \n").expect("write");
+    let o = gowarm(
+        &env,
+        &["serve", "--token-file", empty.to_str().expect("utf-8")],
+    );
+    assert_eq!(code(&o), 1);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("token file {}", empty.display())) && !err.contains("File("),
+        "{err}"
+    );
+
+    let warm = tmp.path().join("warm");
+    std::fs::create_dir_all(warm.join("go-mod")).expect("warm dir");
+    let from = format!("dir:{}", warm.display());
+    let o = gowarm(
+        &env,
+        &["warm", "--git", "/nonexistent/repo", "--from", &from],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stderr).contains("no such directory"),
+        "{}",
+        text(&o.stderr)
+    );
+}

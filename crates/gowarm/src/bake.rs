@@ -605,7 +605,7 @@ impl Engine {
                 let env = envs
                     .get(dir)
                     .ok_or_else(|| Error::Bake(format!("no environment for {}", dir.display())))?;
-                let report = verify_set(env, &manifest, set, dir, staging.path())?;
+                let report = verify_set(env, &manifest, set, dir, staging.path(), &out)?;
                 let name = set.name.clone();
                 if let Some(s) = sets_out.iter_mut().find(|s| s.name == name) {
                     s.verify = Some(report.clone());
@@ -777,15 +777,22 @@ fn output_parent(out: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Removes staging directories of killed bakes (the caller holds the output lock, so no
-/// live bake owns them).
+/// The prefix of a bake's verify GOCACHEs beside an output called `name`.
+fn verify_prefix(name: &str) -> String {
+    format!(".{name}.verify-")
+}
+
+/// Removes staging directories and verify caches of killed bakes (the caller holds the
+/// output lock, so no live bake owns them).
 fn sweep_staging(out: &Path) {
-    let prefix = staging_prefix(&output_name(out));
+    let name = output_name(out);
+    let prefixes = [staging_prefix(&name), verify_prefix(&name)];
     let Ok(rd) = std::fs::read_dir(output_parent(out)) else {
         return;
     };
     for e in rd.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
+        let file_name = e.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| file_name.starts_with(p.as_str())) {
             tracing::info!(dir = %e.path().display(), "removing a killed bake's staging directory");
             if let Err(err) = gowarm_gomod::modcache::remove_tree(&e.path()) {
                 tracing::warn!(dir = %e.path().display(), "cannot remove: {err}");
@@ -917,11 +924,27 @@ fn check_output(out: &Path, targets: &[PathBuf], caches: &[&PathBuf]) -> Result<
                 .map_err(|e| Error::io("reading", out, e))?
                 .next()
                 .is_none();
-            if empty || out.join(MANIFEST_FILE).is_file() {
+            if empty {
+                return Ok(());
+            }
+            if !out.join(MANIFEST_FILE).is_file() {
+                return refuse(format!(
+                    "it holds files but no {MANIFEST_FILE}, so it is not a warm cache directory"
+                ));
+            }
+            // The output is replaced whole: anything else in it would be lost.
+            let foreign: Vec<String> = std::fs::read_dir(out)
+                .map_err(|e| Error::io("reading", out, e))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| ![MODCACHE_DIR, BUILDCACHE_DIR, MANIFEST_FILE].contains(&n.as_str()))
+                .collect();
+            if foreign.is_empty() {
                 Ok(())
             } else {
                 refuse(format!(
-                    "it holds files but no {MANIFEST_FILE}, so it is not a warm cache directory"
+                    "it is a warm cache directory but also holds {} that a bake (which replaces the directory whole) would delete; move them out",
+                    foreign.join(", ")
                 ))
             }
         }
@@ -1065,10 +1088,11 @@ fn verify_set(
     set: &WarmSet,
     dir: &Path,
     staging: &Path,
+    out: &Path,
 ) -> Result<VerifyReport> {
     let parent = staging.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
-        .prefix(".gowarm-verify-")
+        .prefix(&verify_prefix(&output_name(out)))
         .tempdir_in(parent)
         .map_err(|e| Error::io("creating a temporary directory in", parent, e))?;
     let src = BuildCache::at(staging.join(BUILDCACHE_DIR));

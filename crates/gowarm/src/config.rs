@@ -634,6 +634,11 @@ impl Config {
                 )));
             }
         }
+        if self.hook.deadline_secs == Some(0) {
+            return Err(bad(
+                "[hook] deadline_secs = 0 would stop every hook at once; use at least 1 (or leave it out for no deadline)".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.bake.min_hit_ratio) {
             return Err(bad(format!(
                 "[bake] min_hit_ratio = {} must be between 0 and 1",

@@ -243,6 +243,14 @@ impl GitCache {
         if ctx.raw_url.is_empty() {
             return Err(ctx.err("empty repository URL"));
         }
+        // A plain local path (no scheme, not scp-like host:path) must exist; libgit2 would
+        // call a missing one an "unsupported URL protocol".
+        let local = !ctx.raw_url.contains("://") && !ctx.raw_url.contains(':');
+        if local && !Path::new(ctx.raw_url).exists() {
+            return Err(ctx.err(
+                "no such directory: pass an existing repository path, or a URL (https://, git://, ssh://, file://)",
+            ));
+        }
         check_rev(ctx.rev).map_err(|m| ctx.err(m))?;
         let subdir = check_subdir(req.subdir.as_deref()).map_err(|m| ctx.err(m))?;
         let key = repo_key(ctx.raw_url);

@@ -38,9 +38,15 @@ impl TokenSource {
         };
         let token = token.trim().to_string();
         if token.is_empty() {
+            let origin = match self {
+                TokenSource::File(p) => format!("token file {}", p.display()),
+                TokenSource::Env(v) => format!("environment variable {v}"),
+                TokenSource::None => "token".into(),
+            };
             return Err(Error::Config {
-                origin: format!("{self:?}"),
-                message: "the token is empty".into(),
+                origin,
+                message: "holds no token (only white space): write the Secret's token into it"
+                    .into(),
             });
         }
         Ok(Some(token))

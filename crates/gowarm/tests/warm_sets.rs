@@ -398,8 +398,9 @@ fn a_failed_bake_leaves_the_previous_output_whole_and_no_staging() {
     let root = tempfile::tempdir().expect("tempdir");
     let out = root.path().join("warm");
     copy_tree(&f.warm, &out);
-    // A staging directory a killed bake left behind.
+    // A staging directory and a verify cache a killed bake left behind.
     std::fs::create_dir(root.path().join(".warm.tmp-killed")).expect("mkdir");
+    std::fs::create_dir(root.path().join(".warm.verify-killed")).expect("mkdir");
     let broken = root.path().join("broken");
     copy_tree(&f.p.greet, &broken);
     std::fs::write(
@@ -426,7 +427,9 @@ fn a_failed_bake_leaves_the_previous_output_whole_and_no_staging() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        names.iter().all(|n| !n.contains(".tmp-")),
+        names
+            .iter()
+            .all(|n| !n.contains(".tmp-") && !n.contains(".verify-")),
         "staging left behind: {names:?}"
     );
 }
@@ -619,4 +622,24 @@ fn an_sdk_version_bump_rebuilds_only_what_depends_on_it() {
     assert!(set(&m, "greet")
         .modules
         .contains(&"example.com/greet@v1.2.0".to_string()));
+}
+
+#[test]
+fn a_rebake_refuses_an_output_that_holds_other_files_and_keeps_them() {
+    let f = fixture();
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("warm");
+    copy_tree(&f.warm, &out);
+    std::fs::write(out.join("NOTES.txt"), "mine").expect("write");
+    let e = bake(sets(&f.p, &["greet"]), &out, &f.proxy)
+        .expect_err("must refuse")
+        .to_string();
+    assert!(
+        e.contains("NOTES.txt") && e.contains("move them out"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("NOTES.txt")).expect("kept"),
+        "mine"
+    );
 }
