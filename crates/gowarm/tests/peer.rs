@@ -841,3 +841,25 @@ fn manifests_of_several_pods_are_merged_and_holders_asked_first() {
     );
     assert_eq!(compiles(&d), 0);
 }
+
+#[test]
+fn pods_at_other_gomodcache_paths_merge_under_trimpath() {
+    let full = &baked().manifest;
+    assert!(full.profile.trimpath, "the fixture bakes with -trimpath");
+    let n = full.entries.len();
+    let first = manifest_with(full, |i| i < n / 2);
+    let mut second = manifest_with(full, |i| i >= n / 2);
+    // Another pod of the Deployment on another node path: no build-cache key sees it.
+    second.profile.gomodcache = PathBuf::from("/elsewhere/go/pkg/mod");
+    let sa = serve(pod_a(), &first, |_| {});
+    let sb = serve(pod_a(), &second, |_| {});
+    let d = TempGoDirs::new().expect("pod");
+    let r = warm(&d, vec![peer_source(&[&sa.base, &sb.base], true, 30)]);
+    assert_eq!(r.outcome, Outcome::Warm, "{}", r.to_human());
+    assert_eq!(r.entries.installed, n as u64, "{}", r.to_human());
+    let (ma, mb) = (sa.metrics.snapshot(), sb.metrics.snapshot());
+    assert!(
+        ma.count(Route::Output, 200) > 0 && mb.count(Route::Output, 200) > 0,
+        "both pods' Manifests merged, both asked: {ma:?} {mb:?}"
+    );
+}

@@ -671,7 +671,12 @@ impl Source for PeerSource {
                     continue;
                 }
             };
-            if merged.as_ref().is_some_and(|b| b.profile != m.profile) {
+            // Profiles that differ only where no build-cache key can see it (the
+            // GOMODCACHE path under -trimpath) are the same profile.
+            if merged
+                .as_ref()
+                .is_some_and(|b| !b.profile.compare(&m.profile).is_empty())
+            {
                 tracing::info!(
                     source = self.name,
                     peer = c.base(),
