@@ -420,3 +420,62 @@ fn unchanged_sets_rebake_on_a_new_runner_is_up_to_date_in_seconds() {
         before
     );
 }
+
+#[test]
+fn pod_b_warms_an_aws_program_from_pod_a_over_http_and_builds_with_all_hits() {
+    use gowarm::config::{SourceConfig, SourceKind};
+    let f = fixture();
+    let _reading = OUTPUT.read().unwrap_or_else(|e| e.into_inner());
+    let dirs = programs(f, "aws");
+    // Pod A: warmed from the image, then serving its caches and what they hold.
+    let pod_a = TempGoDirs::new().expect("pod A");
+    let a = pod_engine(&pod_a, &f.warm);
+    warm(&a, &dirs[0]);
+    let held = a.held_manifest().expect("held manifest");
+    let token_dir = tempfile::tempdir().expect("tempdir");
+    let token_file = token_dir.path().join("token");
+    std::fs::write(&token_file, "sdk-token").expect("token");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    listener.set_nonblocking(true).expect("nonblocking");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = gowarm_peer::Server::new(gowarm_peer::ServerConfig {
+        gomodcache: Some(pod_a.gomodcache.clone()),
+        gocache: Some(pod_a.gocache.clone()),
+        token: Some("sdk-token".into()),
+        manifest: Some(gowarm_peer::manifest_from_bytes(
+            serde_json::to_vec(&held).expect("json"),
+        )),
+        ..gowarm_peer::ServerConfig::default()
+    })
+    .expect("server");
+    rt.spawn(async move {
+        let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+        server.run(l, std::future::pending()).await
+    });
+    // Pod B: pod A is its only source (trusted: the same Deployment's pods).
+    let pod_b = TempGoDirs::new().expect("pod B");
+    let mut cfg = common::config(&env(&pod_b), &[]);
+    let mut peer = SourceConfig {
+        kind: SourceKind::Peer,
+        peers: vec![base],
+        token_file: Some(token_file),
+        trusted: Some(true),
+        timeout_secs: 30,
+        ..SourceConfig::default()
+    };
+    peer.name = peer.default_name();
+    cfg.sources = vec![peer];
+    let b = Engine::new(cfg).expect("engine");
+    let t = Instant::now();
+    let report = warm(&b, &dirs[0]);
+    eprintln!("pod B from pod A over HTTP: {}", secs(t.elapsed()));
+    assert!(report.entries.installed > 100, "{}", report.to_human());
+    let run = build(&dirs[0], &pod_b);
+    assert_eq!(run.compiles, 0, "{}", run.stderr);
+    rt.shutdown_background();
+}
