@@ -61,6 +61,34 @@ pub fn realworld_file(name: &str) -> PathBuf {
     path
 }
 
+/// Removes `dir` (read-only module trees included) when the test process exits. For the
+/// temporary roots of fixtures kept in `static`s, which are never dropped: without this a
+/// suite run leaves gigabytes in /tmp.
+pub fn remove_at_exit(dir: &Path) {
+    static DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_all() {
+        let dirs = match DIRS.lock() {
+            Ok(mut d) => std::mem::take(&mut *d),
+            Err(_) => return,
+        };
+        for d in dirs {
+            if d.exists() {
+                make_tree_writable(&d);
+                let _ = std::fs::remove_dir_all(&d);
+            }
+        }
+    }
+    if let Ok(mut d) = DIRS.lock() {
+        d.push(dir.to_path_buf());
+    }
+    // SAFETY: registers a function without arguments once; it runs at process exit, after
+    // the test threads have finished.
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(remove_all);
+    });
+}
+
 /// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `<workspace>/target`.
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {

@@ -75,6 +75,7 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let root = tempfile::tempdir().expect("tempdir");
+        gowarm_testkit::remove_at_exit(root.path());
         let mut proxy = ProxyDir::new(root.path().join("proxy")).expect("proxy");
         example_proxy(&mut proxy).expect("example proxy");
         let program = root.path().join("src/program");

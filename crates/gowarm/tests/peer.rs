@@ -38,6 +38,7 @@ fn baked() -> &'static Baked {
     static BAKED: OnceLock<Baked> = OnceLock::new();
     BAKED.get_or_init(|| {
         let root = tempfile::tempdir().expect("tempdir");
+        gowarm_testkit::remove_at_exit(root.path());
         let mut proxy = ProxyDir::new(root.path().join("proxy")).expect("proxy");
         example_proxy(&mut proxy).expect("example proxy");
         let program = root.path().join("src/program");
@@ -185,6 +186,7 @@ fn pod_a() -> &'static TempGoDirs {
     static A: OnceLock<TempGoDirs> = OnceLock::new();
     A.get_or_init(|| {
         let a = TempGoDirs::new().expect("pod A");
+        gowarm_testkit::remove_at_exit(a.root());
         let r = warm(&a, vec![dir_source(&baked().warm)]);
         assert_eq!(r.outcome, Outcome::Warm, "{}", r.to_human());
         assert!(r.entries.installed > 10, "{}", r.to_human());
@@ -205,6 +207,7 @@ fn pod_b() -> &'static PodB {
     B.get_or_init(|| {
         let a = serve(pod_a(), &baked().manifest, |_| {});
         let dirs = TempGoDirs::new().expect("pod B");
+        gowarm_testkit::remove_at_exit(dirs.root());
         let t0 = Instant::now();
         let report = warm(&dirs, vec![peer_source(&[&a.base], true, 30)]);
         let warm_time = t0.elapsed();

@@ -21,6 +21,7 @@ fn baked() -> &'static Baked {
     static BAKED: OnceLock<Baked> = OnceLock::new();
     BAKED.get_or_init(|| {
         let root = tempfile::tempdir().expect("tempdir");
+        gowarm_testkit::remove_at_exit(root.path());
         let mut proxy = ProxyDir::new(root.path().join("proxy")).expect("proxy");
         let corpus = debian_corpus(&mut proxy).expect("Debian corpus (run scripts/test)");
         let program = root.path().join("src/awsprog");

@@ -68,6 +68,7 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let root = tempfile::tempdir().expect("tempdir");
+        gowarm_testkit::remove_at_exit(root.path());
         let mut proxy = ProxyDir::new(root.path().join("proxy")).expect("proxy");
         example_proxy(&mut proxy).expect("example proxy");
         let tidy_dirs = TempGoDirs::new().expect("tidy dirs");

@@ -50,11 +50,13 @@ pub fn pod() -> &'static Pod {
     static POD: OnceLock<Pod> = OnceLock::new();
     POD.get_or_init(|| {
         let root = tempfile::tempdir().expect("tempdir");
+        gowarm_testkit::remove_at_exit(root.path());
         let mut proxy = ProxyDir::new(root.path().join("proxy")).expect("proxy");
         let modules = example_proxy(&mut proxy).expect("example proxy");
         let program = root.path().join("program");
         copy_example_program(&program).expect("program");
         let dirs = TempGoDirs::new().expect("pod dirs");
+        gowarm_testkit::remove_at_exit(dirs.root());
         let env = GoEnv::new(&*dirs).goproxy(proxy.url());
         run(env.command(["mod", "download"]).current_dir(&program)).expect("go mod download");
         let out = root.path().join("prog");
