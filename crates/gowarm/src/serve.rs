@@ -27,29 +27,34 @@ pub enum TokenSource {
 impl TokenSource {
     /// The token, or an error naming the file or variable and the fix.
     pub fn read(&self) -> Result<Option<String>> {
-        let token = match self {
-            TokenSource::None => return Ok(None),
-            TokenSource::File(p) => std::fs::read_to_string(p)
-                .map_err(|e| Error::io("reading the token file (mount the Secret there)", p, e))?,
-            TokenSource::Env(v) => std::env::var(v).map_err(|_| Error::Config {
-                origin: v.clone(),
-                message: "is not set (or not UTF-8): set it to the bearer token".into(),
-            })?,
-        };
-        let token = token.trim().to_string();
-        if token.is_empty() {
-            let origin = match self {
-                TokenSource::File(p) => format!("token file {}", p.display()),
-                TokenSource::Env(v) => format!("environment variable {v}"),
-                TokenSource::None => "token".into(),
-            };
-            return Err(Error::Config {
-                origin,
-                message: "holds no token (only white space): write the Secret's token into it"
-                    .into(),
-            });
+        self.read_text().map_err(|message| Error::Config {
+            origin: "token".into(),
+            message,
+        })
+    }
+
+    /// [`TokenSource::read`] with the error as text (for sources, which report strings).
+    pub(crate) fn read_text(&self) -> std::result::Result<Option<String>, String> {
+        match self {
+            TokenSource::None => Ok(None),
+            TokenSource::File(f) => match std::fs::read_to_string(f) {
+                Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+                Ok(_) => Err(format!(
+                    "token file {} is empty; the Secret mounted there must hold the peer token",
+                    f.display()
+                )),
+                Err(e) => Err(format!(
+                    "token file {}: {e}; mount the Secret holding the peer token there (a `secret` volume, e.g. `secretName: gowarm-peer-token`, with `token_file` pointing at its key) or set `token_env`",
+                    f.display()
+                )),
+            },
+            TokenSource::Env(var) => match std::env::var(var) {
+                Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+                _ => Err(format!(
+                    "environment variable {var} (token_env) is not set or empty; set it from the Secret (`env: - name: {var}, valueFrom: secretKeyRef: …`)"
+                )),
+            },
         }
-        Ok(Some(token))
     }
 }
 

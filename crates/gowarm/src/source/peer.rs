@@ -25,6 +25,7 @@ use super::{Fetch, ItemRef, LocalFile, ModuleBody, Source, SourceError};
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, FORMAT};
+use crate::serve::TokenSource;
 
 /// At most this many peers are asked for their Manifest (concurrently) per plan.
 const MAX_MANIFEST_PEERS: usize = 8;
@@ -424,28 +425,12 @@ fn merge_manifest(base: &mut Manifest, other: Manifest) {
 /// The token from the configured file or variable (a Kubernetes Secret mounted or
 /// exposed); neither configured means peers that need none.
 fn read_token(cfg: &SourceConfig) -> std::result::Result<Option<String>, String> {
-    if let Some(f) = &cfg.token_file {
-        return match std::fs::read_to_string(f) {
-            Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-            Ok(_) => Err(format!(
-                "token file {} is empty; the Secret mounted there must hold the peer token",
-                f.display()
-            )),
-            Err(e) => Err(format!(
-                "token file {}: {e}; mount the Secret holding the peer token there (a `secret` volume, e.g. `secretName: gowarm-peer-token`, with `token_file` pointing at its key) or set `token_env`",
-                f.display()
-            )),
-        };
-    }
-    if let Some(var) = &cfg.token_env {
-        return match std::env::var(var) {
-            Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-            _ => Err(format!(
-                "environment variable {var} (token_env) is not set or empty; set it from the Secret (`env: - name: {var}, valueFrom: secretKeyRef: …`)"
-            )),
-        };
-    }
-    Ok(None)
+    let source = match (&cfg.token_file, &cfg.token_env) {
+        (Some(f), _) => TokenSource::File(f.clone()),
+        (None, Some(v)) => TokenSource::Env(v.clone()),
+        (None, None) => TokenSource::None,
+    };
+    source.read_text()
 }
 
 /// Parses a Manifest a peer served, as [`Manifest::read`] does a file.
